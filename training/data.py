@@ -1,0 +1,120 @@
+"""Typed records that flow between the training stages.
+
+io.py produces `Catalog` and `Orders` (validated pandas frames); `build_interactions`
+turns them into `Interactions`: integer codes over a fixed product and user index,
+which every model consumes. Codes are shared by train and test splits, so a model
+fitted on the past can be scored against the future without re-indexing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+# Canonical column names after loading (adapters map raw files onto these).
+ORDER_REQUIRED = ("order_id", "user_id", "item_id", "ts")
+ORDER_OPTIONAL = ("quantity", "price")
+CATALOG_REQUIRED = ("item_id", "category")
+CATALOG_OPTIONAL = ("product_id", "title", "price", "brand")
+
+
+@dataclass
+class Catalog:
+    """One row per sellable item (variant).
+
+    `items` columns: item_id, product_id, category, title, brand (str), price (float,
+    NaN when unknown), plus free attribute columns named in `attribute_columns`
+    (size, color, ...), all str.
+    """
+
+    items: pd.DataFrame
+    attribute_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Orders:
+    """One row per purchased order line (returns already removed).
+
+    `lines` columns: order_id, user_id, item_id, product_id (str), ts (datetime64[ns]),
+    quantity (float, > 0), price (float, NaN when unknown).
+    """
+
+    lines: pd.DataFrame
+
+
+@dataclass
+class Interactions:
+    """Order lines as integer codes over a fixed product/user index.
+
+    Product codes index `product_ids` (every catalog product, including ones never
+    bought). Order codes are dense within this object only.
+    """
+
+    product_ids: np.ndarray  # (n_products,) str
+    product_category: np.ndarray  # (n_products,) int32 code into category_names
+    category_names: np.ndarray  # (n_categories,) str
+    user_ids: np.ndarray  # (n_users,) str
+    order: np.ndarray  # (n_lines,) int64 dense order code
+    user: np.ndarray  # (n_lines,) int32
+    product: np.ndarray  # (n_lines,) int32
+    ts: np.ndarray  # (n_lines,) int64 seconds since epoch
+    quantity: np.ndarray  # (n_lines,) float32
+
+    @property
+    def n_products(self) -> int:
+        return len(self.product_ids)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_orders(self) -> int:
+        return int(self.order.max()) + 1 if len(self.order) else 0
+
+    def subset(self, mask: np.ndarray) -> "Interactions":
+        """Lines where `mask` holds, same product/user index, orders re-densified."""
+        order = self.order[mask]
+        _, dense = np.unique(order, return_inverse=True)
+        return Interactions(
+            product_ids=self.product_ids,
+            product_category=self.product_category,
+            category_names=self.category_names,
+            user_ids=self.user_ids,
+            order=dense.astype(np.int64),
+            user=self.user[mask],
+            product=self.product[mask],
+            ts=self.ts[mask],
+            quantity=self.quantity[mask],
+        )
+
+
+def build_interactions(orders: Orders, catalog: Catalog) -> Interactions:
+    """Encode validated orders against the catalog's product index."""
+    items = catalog.items
+    products = items.drop_duplicates("product_id", keep="first")
+    product_ids = products["product_id"].to_numpy(dtype=str)
+    cat_codes, cat_names = pd.factorize(products["category"].astype(str), sort=True)
+    product_index = pd.Index(product_ids)
+
+    lines = orders.lines
+    product = product_index.get_indexer(lines["product_id"])
+    if (product < 0).any():
+        raise ValueError("order lines reference products missing from the catalog; "
+                         "validate orders against the catalog first (training.io)")
+    user_codes, user_ids = pd.factorize(lines["user_id"], sort=False)
+    order_codes, _ = pd.factorize(lines["order_id"], sort=False)
+    ts = lines["ts"].to_numpy(dtype="datetime64[s]").astype(np.int64)
+    qty = lines["quantity"].to_numpy(dtype=np.float32) if "quantity" in lines else np.ones(len(lines), np.float32)
+    return Interactions(
+        product_ids=product_ids,
+        product_category=cat_codes.astype(np.int32),
+        category_names=np.asarray(cat_names, dtype=str),
+        user_ids=np.asarray(user_ids, dtype=str),
+        order=order_codes.astype(np.int64),
+        user=user_codes.astype(np.int32),
+        product=product.astype(np.int32),
+        ts=ts,
+        quantity=qty,
+    )
