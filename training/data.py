@@ -118,3 +118,32 @@ def build_interactions(orders: Orders, catalog: Catalog) -> Interactions:
         ts=ts,
         quantity=qty,
     )
+
+
+def product_table(catalog: Catalog, product_ids: np.ndarray) -> pd.DataFrame:
+    """Variants rolled up to products, in the order of `product_ids`.
+
+    Columns: product_id, category, title, brand (first variant's), price (median of
+    variants, NaN when none known), n_variants, and each attribute column as the
+    sorted, '|'-joined set of the variants' values (e.g. size 'L|M|XL').
+    """
+    items = catalog.items
+    g = items.groupby("product_id", sort=False)
+    out = g[["category", "title", "brand"]].first()
+    out["price"] = g["price"].median()
+    out["n_variants"] = g.size()
+    for col in catalog.attribute_columns:
+        out[col] = g[col].agg(lambda s: "|".join(sorted({str(v) for v in s.dropna() if str(v)})))
+    out = out.reindex(pd.Index(product_ids, name="product_id"))
+    return out.reset_index()
+
+
+@dataclass
+class MetricRow:
+    """One line of the evaluation table: a model's metrics on one task."""
+
+    task: str  # "complements" | "personal" | "substitutes"
+    model: str  # "copurchase", "cocount", "popularity", "popularity-category", "als", ...
+    metrics: dict[str, float]  # e.g. {"HitRate@10": .., "Recall@10": .., "NDCG@10": .., "Coverage@10": ..}
+    n_queries: int
+    note: str = ""
