@@ -1,0 +1,131 @@
+"""Stock per variant as numpy arrays, with a product-level roll-up, backed by the store.
+
+The request path reads two boolean arrays — `variant_stock` (V,) and
+`product_in_stock` (P,) — and never touches the store. Writes (`apply`, `refresh`)
+go to the store first and then publish new read-only arrays in one reference
+assignment (copy-on-write), so a reader sees either the old or the new state, never
+half of a batch. A single lock orders writers; readers take no lock.
+
+A variant with no stock record is in stock: a shop that never sends inventory
+updates still gets recommendations. A record with quantity <= 0 is out of stock.
+
+>>> inv = Inventory(store, item_ids, item_product, n_products)       # doctest: +SKIP
+>>> inv.apply([StockUpdate("jacket-XL", 0)])                         # doctest: +SKIP
+>>> inv.product_in_stock[jacket]   # still True while another size is left  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from recsvc.store.base import StockUpdate, Store
+
+
+class UnknownItems(KeyError):
+    """Stock updates named items that the current catalog does not have."""
+
+    def __init__(self, item_ids: Sequence[str]) -> None:
+        self.item_ids = list(item_ids)
+        super().__init__(self.item_ids)
+
+    def __str__(self) -> str:
+        shown = ", ".join(self.item_ids[:10])
+        more = f" (+{len(self.item_ids) - 10} more)" if len(self.item_ids) > 10 else ""
+        return f"unknown item ids: {shown}{more}"
+
+
+@dataclass(frozen=True)
+class StockView:
+    """One consistent state: both arrays come from the same set of updates."""
+
+    variant: np.ndarray  # (V,) bool
+    product: np.ndarray  # (P,) bool, any variant of the product in stock
+
+
+class Inventory:
+    def __init__(self, store: Store, item_ids: np.ndarray, item_product: np.ndarray,
+                 n_products: int) -> None:
+        item_product = np.asarray(item_product, dtype=np.int32)
+        if len(item_ids) != len(item_product):
+            raise ValueError(f"item_product: {len(item_product)} codes for {len(item_ids)} items")
+        if len(item_product) and (item_product.min() < 0 or item_product.max() >= n_products):
+            raise ValueError(f"item_product: codes must lie in 0..{n_products - 1}")
+        self._store = store
+        self._item_ids = np.asarray(item_ids)
+        self._item_product = item_product
+        self._n_products = int(n_products)
+        self._index = {str(item_id): i for i, item_id in enumerate(self._item_ids)}
+        self._lock = threading.Lock()
+        # Every record has seq >= 1, so "changes since 0" is the whole table, read
+        # together with the seq it is current to.
+        self._seq, changes = store.stock_changes_since(0)
+        variant = np.ones(len(self._item_ids), dtype=bool)
+        self._view = self._publish(variant, changes)
+
+    # --- reads (request path) ---------------------------------------------------------
+    @property
+    def variant_stock(self) -> np.ndarray:
+        return self._view.variant
+
+    @property
+    def product_in_stock(self) -> np.ndarray:
+        return self._view.product
+
+    def view(self) -> StockView:
+        """Both arrays from one state, for a request that reads both."""
+        return self._view
+
+    def variant_in_stock(self, variant_idx: int) -> bool:
+        return bool(self._view.variant[variant_idx])
+
+    @property
+    def seq(self) -> int:
+        """The store's stock sequence this inventory has pulled up to (see `refresh`)."""
+        return self._seq
+
+    # --- writes -----------------------------------------------------------------------
+    def apply(self, updates: Sequence[StockUpdate]) -> int:
+        """Store `updates` durably, then serve them; return the batch's sequence number.
+
+        Raises UnknownItems (nothing stored, nothing changed) when any id is not in
+        the catalog, and StoreUnavailable when the store cannot take the write.
+        """
+        unknown = [u.item_id for u in updates if u.item_id not in self._index]
+        if unknown:
+            raise UnknownItems(unknown)
+        with self._lock:
+            seq = self._store.upsert_stock(updates)
+            self._view = self._publish(self._view.variant.copy(), updates)
+        # self._seq is not advanced: other replicas may have written seqs below ours
+        # that refresh() has not pulled yet; re-reading our own rows is harmless.
+        return seq
+
+    def refresh(self) -> int:
+        """Pull stock changes written through the store by others; return the seq reached."""
+        with self._lock:
+            seq, changes = self._store.stock_changes_since(self._seq)
+            if changes:
+                self._view = self._publish(self._view.variant.copy(), changes)
+            self._seq = seq
+        return seq
+
+    def rebind(self, item_ids: np.ndarray, item_product: np.ndarray,
+               n_products: int) -> "Inventory":
+        """A new inventory over a new catalog (model hot swap), loaded from the same store."""
+        return Inventory(self._store, item_ids, item_product, n_products)
+
+    # --- internals --------------------------------------------------------------------
+    def _publish(self, variant: np.ndarray, changes: Sequence[StockUpdate]) -> StockView:
+        for u in changes:
+            i = self._index.get(u.item_id)
+            if i is not None:  # records for items outside this catalog are kept, not served
+                variant[i] = u.quantity > 0
+        in_stock_per_product = np.bincount(self._item_product[variant],
+                                           minlength=self._n_products)
+        product = in_stock_per_product > 0
+        variant.flags.writeable = False
+        product.flags.writeable = False
+        return StockView(variant, product)
