@@ -120,6 +120,23 @@ def build_interactions(orders: Orders, catalog: Catalog) -> Interactions:
     )
 
 
+def fill_prices_from_orders(catalog: Catalog, orders: Orders) -> Catalog:
+    """Catalog prices missing -> the item's median order-line price (then its product's).
+
+    Substitutes compare prices and bundles quote them; many exports carry prices only
+    on the order lines (complete-journey does).
+    """
+    items = catalog.items
+    missing = items["price"].isna()
+    if not missing.any() or "price" not in orders.lines:
+        return catalog
+    lines = orders.lines[["item_id", "product_id", "price"]].dropna(subset=["price"])
+    by_item = lines.groupby("item_id")["price"].median()
+    by_product = lines.groupby("product_id")["price"].median()
+    price = items["price"].fillna(items["item_id"].map(by_item)).fillna(items["product_id"].map(by_product))
+    return Catalog(items=items.assign(price=price.round(2)), attribute_columns=catalog.attribute_columns)
+
+
 def product_table(catalog: Catalog, product_ids: np.ndarray) -> pd.DataFrame:
     """Variants rolled up to products, in the order of `product_ids`.
 
@@ -133,7 +150,14 @@ def product_table(catalog: Catalog, product_ids: np.ndarray) -> pd.DataFrame:
     out["price"] = g["price"].median()
     out["n_variants"] = g.size()
     for col in catalog.attribute_columns:
-        out[col] = g[col].agg(lambda s: "|".join(sorted({str(v) for v in s.dropna() if str(v)})))
+        # Distinct values per product, sorted, joined: vectorised except the final join.
+        vals = items[["product_id", col]].dropna()
+        vals = vals.assign(**{col: vals[col].astype(str)})
+        vals = vals[vals[col] != ""].drop_duplicates().sort_values(["product_id", col])
+        multi = vals["product_id"].duplicated(keep=False).to_numpy()
+        single = vals[~multi].set_index("product_id")[col]  # the common case: no Python per group
+        joined = vals[multi].groupby("product_id", sort=False)[col].agg("|".join)
+        out[col] = pd.concat([single, joined]).reindex(out.index).fillna("")
     out = out.reindex(pd.Index(product_ids, name="product_id"))
     return out.reset_index()
 

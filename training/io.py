@@ -126,6 +126,10 @@ def read_table(path_or_url: str | Path, *, what: str = "input") -> pd.DataFrame:
     A directory is read in file-name order (dated partitions stay in time order).
     """
     src = str(path_or_url)
+    if urlparse(src).scheme in ("postgresql", "postgres"):  # an order database: table or query
+        from training.sources import read_postgres  # sources imports InputError from here
+
+        return read_postgres(src, what=what)
     if urlparse(src).scheme in ("http", "https"):
         return _read_one(src, urlparse(src).path, what)
     path = Path(src)

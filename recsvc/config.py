@@ -1,0 +1,236 @@
+"""The service's one typed configuration: every key documented once, here.
+
+Precedence, lowest first: the defaults below < a TOML or YAML file (`--config FILE`,
+flat `key = value`) < `RECSVC_<KEY>` environment variables < command-line flags.
+`python -m recsvc.config` prints every key with its default and meaning.
+
+Environment values are parsed by the key's type: numbers, booleans (1/0, true/false,
+yes/no), lists as `a,b,c`, and mappings as JSON (`{"tops": ["shirts"]}`).
+Unknown keys in a file are refused (a typo must not silently keep a default); other
+`RECSVC_*` variables are left alone, since tools beside the service use the prefix.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "RECSVC_"
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key and where it came from."""
+
+
+def _doc(text: str, **kw: Any) -> Any:
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- where things are -------------------------------------------------------------
+    model_dir: str = _doc("directory holding `versions/` and the `current` link written by "
+                          "recsvc-train; the server follows `current`", default="model")
+    state_url: str = _doc("state store for stock, price overrides and promotions: "
+                          "sqlite:///path/state.db or postgresql://user@host/db; empty = "
+                          "sqlite:///<model_dir>/state.db", default="")
+    # --- serving ----------------------------------------------------------------------
+    host: str = _doc("address to listen on", default="[::]")
+    port: int = _doc("port to listen on; 0 picks a free one (tests)", default=50051)
+    workers: int = _doc("server processes sharing the port (SO_REUSEPORT); about one per core",
+                        default=1)
+    threads: int = _doc("handler threads per process; handlers are short and hold the GIL, "
+                        "so more threads only contend with the thread that accepts calls",
+                        default=2)
+    max_concurrent_rpcs: int = _doc("requests admitted at once per process (running + queued); "
+                                    "beyond it the answer is RESOURCE_EXHAUSTED at once, so "
+                                    "queueing stays bounded under overload (100 x ~0.3 ms of "
+                                    "work: a queued call waits ~30 ms at worst)", default=100)
+    grace_s: float = _doc("on SIGTERM, seconds given to in-flight requests before exit",
+                          default=10.0)
+    reload_poll_s: float = _doc("how often `current` is checked for a new bundle", default=2.0)
+    refresh_s: float = _doc("how often stock and promotions written by other replicas (or "
+                            "other worker processes) are pulled in", default=1.0)
+    slow_refresh_s: float = _doc("how often price overrides written by other replicas are "
+                                 "re-read in full", default=10.0)
+    verify_checksums: bool = _doc("check bundle checksums on load (refuses corrupt files)",
+                                  default=True)
+    log_level: str = _doc("DEBUG, INFO, WARNING or ERROR", default="INFO")
+    # --- answers ----------------------------------------------------------------------
+    default_limit: int = _doc("items returned when a request gives no limit (1..100)", default=10)
+    complements_same_category: list[str] = _doc(
+        "categories whose complements may come from the same category (e.g. socks that "
+        "sell in pairs of styles); all others never suggest their own category",
+        default_factory=list)
+    substitutes_price_band: float = _doc("substitutes cost within +/- this fraction of the item's "
+                                         "price; 0 turns the band off", default=0.30)
+    substitutes_category_map: dict[str, list[str]] = _doc(
+        "extra categories a category's substitutes may come from, e.g. "
+        '{"hoodies": ["sweatshirts"]}', default_factory=dict)
+    substitutes_min_complement_support: int = _doc(
+        "a product bought together with the item in at least this many orders is a "
+        "complement, never offered as its substitute", default=2)
+    recommend_repeat_categories: list[str] = _doc(
+        "categories bought again and again (socks, coffee): already-bought products of "
+        "these stay recommendable", default_factory=list)
+    recommend_exact_max_products: int = _doc(
+        "score every product with the customer's factors when the catalog (or the asked "
+        "categories) has at most this many; larger ones score candidates from the "
+        "customer's own neighbourhood plus popular items, to stay under a millisecond",
+        default=20000)
+    bundle_max_items: int = _doc("most complements a bundle may hold", default=5)
+    bundle_candidates: int = _doc("top complements considered per bundle slot; the best-ranked "
+                                  "one an active promotion covers wins, else the best-ranked",
+                                  default=5)
+
+    # ----------------------------------------------------------------------------------
+    @property
+    def effective_state_url(self) -> str:
+        return self.state_url or f"sqlite:///{Path(self.model_dir).resolve() / 'state.db'}"
+
+    def validate(self) -> "Config":
+        def need(ok: bool, key: str, msg: str) -> None:
+            if not ok:
+                raise ConfigError(f"{key}: {msg}, got {getattr(self, key)!r}")
+
+        need(0 <= self.port <= 65535, "port", "must be within 0..65535")
+        need(self.workers >= 1, "workers", "must be >= 1")
+        need(self.threads >= 1, "threads", "must be >= 1")
+        need(self.max_concurrent_rpcs >= self.threads, "max_concurrent_rpcs",
+             f"must be >= threads ({self.threads})")
+        for key in ("grace_s", "reload_poll_s", "refresh_s", "slow_refresh_s"):
+            need(getattr(self, key) > 0, key, "must be > 0 seconds")
+        need(1 <= self.default_limit <= 100, "default_limit", "must be within 1..100")
+        need(0 <= self.substitutes_price_band < 10, "substitutes_price_band",
+             "must be a fraction >= 0 (0.3 = +/-30 %)")
+        need(self.substitutes_min_complement_support >= 1, "substitutes_min_complement_support",
+             "must be >= 1")
+        need(self.recommend_exact_max_products >= 0, "recommend_exact_max_products", "must be >= 0")
+        need(1 <= self.bundle_max_items <= 20, "bundle_max_items", "must be within 1..20")
+        need(self.bundle_candidates >= 1, "bundle_candidates", "must be >= 1")
+        need(self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level",
+             "must be DEBUG, INFO, WARNING or ERROR")
+        need(bool(self.model_dir), "model_dir", "must name a directory")
+        need(self.state_url == "" or self.state_url.startswith(("sqlite:///", "postgresql://", "postgres://")),
+             "state_url", "must start with sqlite:/// or postgresql://")
+        return self
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes).validate()
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def describe() -> str:
+    """Every key with its type, default and meaning (for --help and the README)."""
+    defaults = Config()
+    lines = []
+    for name, f in FIELDS.items():
+        typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        lines.append(f"{name} ({typ}, env {ENV_PREFIX}{name.upper()}, default {getattr(defaults, name)!r})")
+        lines.append(f"    {f.metadata['doc']}")
+    return "\n".join(lines)
+
+
+def _coerce(name: str, raw: Any, source: str, from_text: bool) -> Any:
+    """Turn `raw` into the type of field `name`; ConfigError names the key and source."""
+    typ = FIELDS[name].type
+    where = f"{name} (from {source})"
+    try:
+        if typ == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if from_text and str(raw).strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if from_text and str(raw).strip().lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if typ == "int":
+            if isinstance(raw, bool) or (not from_text and not isinstance(raw, int)):
+                raise ValueError("expected an integer")
+            return _number(int, raw, "an integer")
+        if typ == "float":
+            if isinstance(raw, bool) or (not from_text and not isinstance(raw, (int, float))):
+                raise ValueError("expected a number")
+            return _number(float, raw, "a number")
+        if typ == "str":
+            if not isinstance(raw, str):
+                raise ValueError("expected a string")
+            return raw
+        if typ == "list[str]":
+            if from_text and isinstance(raw, str):
+                raw = json.loads(raw) if raw.strip().startswith("[") else [s.strip() for s in raw.split(",") if s.strip()]
+            if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+                raise ValueError("expected a list of strings")
+            return list(raw)
+        if typ == "dict[str, list[str]]":
+            if from_text and isinstance(raw, str):
+                raw = json.loads(raw)
+            if not isinstance(raw, dict) or not all(
+                    isinstance(k, str) and isinstance(v, list) and all(isinstance(s, str) for s in v)
+                    for k, v in raw.items()):
+                raise ValueError('expected a mapping of category to a list of categories, e.g. {"a": ["b"]}')
+            return {k: list(v) for k, v in raw.items()}
+    except (ValueError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{where}: {e}; got {raw!r}") from None
+    raise AssertionError(f"unhandled config type {typ} for {name}")
+
+
+def _number(typ: type, raw: Any, what: str) -> Any:
+    try:
+        return typ(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected {what}") from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"config file {path}: cannot read it ({e.strerror})") from None
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except Exception as e:  # yaml and toml raise their own error types
+        raise ConfigError(f"config file {path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'TOML'}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected key = value pairs at the top level")
+    return data
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults < file < RECSVC_* environment < `overrides` (command-line flags), validated."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        for key, raw in _read_file(path).items():
+            if key not in FIELDS:
+                hint = get_close_matches(key, FIELDS, n=1)
+                raise ConfigError(f"{key} (from {path}): unknown key"
+                                  + (f"; did you mean {hint[0]!r}?" if hint else
+                                     "; `python -m recsvc.config` lists the keys"))
+            values[key] = _coerce(key, raw, str(path), from_text=False)
+    env = os.environ if env is None else env
+    for name in FIELDS:
+        var = ENV_PREFIX + name.upper()
+        if var in env:
+            values[name] = _coerce(name, env[var], f"environment {var}", from_text=True)
+    for key, raw in (overrides or {}).items():
+        if raw is not None:
+            values[key] = _coerce(key, raw, "command line", from_text=False)
+    return Config(**values).validate()
+
+
+if __name__ == "__main__":
+    print(describe())

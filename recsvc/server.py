@@ -1,0 +1,258 @@
+"""gRPC wiring: validation -> answers -> response, plus health, reflection and shutdown.
+
+Everything below this module speaks records and numpy (`recsvc.answers`,
+`recsvc.operations`, `recsvc.runtime`); `recsvc.wire` converts, `recsvc.interceptors`
+handles request ids, deadlines, errors and timing for every call.
+
+Health (`grpc.health.v1`): "" and "recsvc.v1.Recommender" are NOT_SERVING until a
+model is loaded, and again once shutdown begins; "recsvc.v1.Admin" serves from the
+start (stock and promotions can be managed before the first model arrives).
+Overload: grpc's `maximum_concurrent_rpcs` answers RESOURCE_EXHAUSTED at once for
+calls beyond `max_concurrent_rpcs` admitted ones, so the queue (and latency) stays
+bounded and the server recovers as soon as the load drops.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from recsvc import operations, wire
+from recsvc.answers import BadRequest, Live, bundle, complements, recommend, substitutes
+from recsvc.config import Config
+from recsvc.interceptors import HandlerStats, NoModel, ServiceInterceptor, request_id
+from recsvc.runtime import Runtime
+from recsvc.v1 import recommender_pb2 as pb
+from recsvc.v1 import recommender_pb2_grpc as pb_grpc
+
+log = logging.getLogger("recsvc.server")
+SERVICES = tuple(pb.DESCRIPTOR.services_by_name[s].full_name for s in ("Recommender", "Admin"))
+RECOMMENDER, ADMIN = SERVICES
+
+
+def _live(runtime: Runtime) -> Live:
+    live = runtime.live()
+    if live is None:
+        raise NoModel(f"no model is loaded yet (watching {runtime.model_dir}); "
+                      f"{runtime.status.last_error or 'waiting for a bundle to become current'}")
+    return live
+
+
+class RecommenderService(pb_grpc.RecommenderServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+
+    def GetComplements(self, request, context):
+        live = _live(self._rt)
+        q = wire.complements_query(request, live.config.default_limit)
+        return wire.items_response(complements(live, q), request_id())
+
+    def GetSubstitutes(self, request, context):
+        live = _live(self._rt)
+        q = wire.substitutes_query(request, live.config.default_limit)
+        return wire.items_response(substitutes(live, q), request_id())
+
+    def GetBundle(self, request, context):
+        live = _live(self._rt)
+        return wire.bundle_response(bundle(live, wire.bundle_query(request), datetime.now(timezone.utc)), request_id())
+
+    def Recommend(self, request, context):
+        live = _live(self._rt)
+        return wire.items_response(recommend(live, wire.recommend_query(request, live.config.default_limit)),
+                                   request_id())
+
+
+class AdminService(pb_grpc.AdminServicer):
+    def __init__(self, runtime: Runtime, stats: HandlerStats) -> None:
+        self._rt, self._stats = runtime, stats
+
+    def UpdateStock(self, request, context):
+        levels = [(s.item_id, s.quantity) for s in request.levels]
+        seq = operations.update_stock(_live(self._rt), levels)
+        return pb.UpdateStockResponse(applied=len(levels), seq=seq)
+
+    def GetStock(self, request, context):
+        states = operations.stock_of(_live(self._rt), list(request.item_ids))
+        return pb.GetStockResponse(items=[pb.StockState(item_id=i, in_stock=s) for i, s in states])
+
+    def UpdatePrices(self, request, context):
+        n = operations.update_prices(_live(self._rt), [(p.item_id, p.price) for p in request.prices])
+        return pb.UpdatePricesResponse(applied=n)
+
+    def CreatePromotion(self, request, context):
+        if not request.HasField("promotion"):
+            raise BadRequest("promotion", "is required")
+        created = operations.create_promotion(self._rt.promotions, wire.promotion_of(request.promotion))
+        return wire.promotion_message(created)
+
+    def ListPromotions(self, request, context):
+        at = None
+        if request.active_only:
+            at = request.at.ToDatetime(tzinfo=timezone.utc) if request.HasField("at") else datetime.now(timezone.utc)
+        promos = operations.list_promotions(self._rt.promotions, at)
+        return pb.ListPromotionsResponse(promotions=[wire.promotion_message(p) for p in promos])
+
+    def DeletePromotion(self, request, context):
+        if not request.id:
+            raise BadRequest("id", "must name a promotion")
+        return pb.DeletePromotionResponse(deleted=self._rt.promotions.delete(request.id))
+
+    def GetModelInfo(self, request, context):
+        info = operations.model_info(self._rt)
+        msg = pb.ModelInfo(version=info.version, path=info.path, created=info.created,
+                           format_version=info.format_version, products=info.products, variants=info.variants,
+                           categories=info.categories, users=info.users, load_seconds=info.load_seconds,
+                           current_version=info.current_version, versions=info.versions,
+                           last_reload_error=info.last_reload_error)
+        if info.loaded_at is not None:
+            msg.loaded_at.CopyFrom(wire.timestamp(info.loaded_at))
+        return msg
+
+    def Reload(self, request, context):
+        r = self._rt.reload(force=True)
+        return pb.ReloadResponse(changed=r.changed, model_version=r.version, previous_version=r.previous,
+                                 message=r.message)
+
+    def GetServerStats(self, request, context):
+        return pb.ServerStats(
+            pid=os.getpid(), uptime_s=time.time() - self._stats.started, model_version=self._rt.status.version,
+            in_flight=self._stats.in_flight, swaps=self._rt.status.swaps,
+            methods=[pb.MethodStats(method=s.method, count=s.count, errors=s.errors, handler_p50_ms=s.p50_ms,
+                                    handler_p99_ms=s.p99_ms, handler_max_ms=s.max_ms,
+                                    handler_cpu_p50_ms=s.cpu_p50_ms, handler_cpu_p99_ms=s.cpu_p99_ms)
+                     for s in self._stats.snapshot()])
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    runtime: Runtime
+    health: health.HealthServicer
+    stats: HandlerStats
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop taking calls, let in-flight ones finish (up to `grace` s), release state."""
+        self.health.enter_graceful_shutdown()  # probes see NOT_SERVING while we drain
+        self.server.stop(self.runtime.config.grace_s if grace is None else grace).wait()
+        self.runtime.close()
+
+
+def build_server(config: Config, runtime: Runtime | None = None) -> RunningServer:
+    """Start a server on config.host:config.port (0: a free port) and load the model.
+
+    Returns once the first load was tried: serving if a bundle was current, NOT_SERVING
+    (and watching) otherwise.
+    """
+    runtime = runtime or Runtime(config)
+    stats = HandlerStats()
+    executor = futures.ThreadPoolExecutor(config.threads, thread_name_prefix="recsvc-rpc")
+    server = grpc.server(executor, interceptors=[ServiceInterceptor(stats)],
+                         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+                         options=[("grpc.so_reuseport", 1 if config.workers > 1 else 0)])
+    pb_grpc.add_RecommenderServicer_to_server(RecommenderService(runtime), server)
+    pb_grpc.add_AdminServicer_to_server(AdminService(runtime, stats), server)
+    checker = health.HealthServicer(experimental_non_blocking=True,
+                                    experimental_thread_pool=futures.ThreadPoolExecutor(1))
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    for name in ("", RECOMMENDER):
+        checker.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    checker.set(ADMIN, health_pb2.HealthCheckResponse.SERVING)
+    runtime.on_swap(lambda _live: [checker.set(n, health_pb2.HealthCheckResponse.SERVING) for n in ("", RECOMMENDER)])
+    reflection.enable_server_reflection(SERVICES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if not port:
+        raise OSError(f"cannot listen on {config.host}:{config.port}")
+    server.start()
+    runtime.start()
+    return RunningServer(server, port, runtime, checker, stats)
+
+
+def serve(config: Config) -> int:
+    """Run until SIGTERM/SIGINT; several worker processes when config.workers > 1."""
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    if config.workers > 1:
+        return _supervise(config)
+    return _serve_one(config)
+
+
+def _wait_for_signal(supervisor: int | None) -> None:
+    """Until SIGTERM/SIGINT, or until the supervisor is gone (a worker must not outlive it)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if supervisor is not None and os.getppid() != supervisor:
+            log.error("supervisor %d is gone; stopping", supervisor)
+            return
+
+
+def _serve_one(config: Config, supervisor: int | None = None) -> int:
+    running = build_server(config)
+    log.info("recsvc listening on %s:%d (model dir %s, state %s)", config.host, running.port, config.model_dir,
+             running.runtime.store.url)
+    _wait_for_signal(supervisor)
+    log.info("shutting down: finishing in-flight requests (up to %.0f s)", config.grace_s)
+    running.stop()
+    return 0
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as s:
+        s.bind((host.strip("[]"), 0))
+        return s.getsockname()[1]
+
+
+def _supervise(config: Config) -> int:
+    """Fork `workers` servers sharing one port (SO_REUSEPORT) before any gRPC object
+    exists in this process; restart one that dies; pass SIGTERM on and wait."""
+    if config.port == 0:
+        config = config.replace(port=_free_port(config.host))
+    children: dict[int, int] = {}
+    stopping = threading.Event()
+    me = os.getpid()
+
+    def spawn(worker: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _serve_one(config, supervisor=me)
+            finally:
+                os._exit(code)
+        children[pid] = worker
+
+    def on_signal(*_):
+        stopping.set()
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    for i in range(config.workers):
+        spawn(i)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("supervising %d workers on port %d", config.workers, config.port)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        worker = children.pop(pid, None)
+        if worker is not None and not stopping.is_set():
+            log.error("worker %d (pid %d) exited with status %d; restarting it", worker, pid, status)
+            time.sleep(0.5)
+            spawn(worker)
+    return 0

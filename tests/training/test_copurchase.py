@@ -1,0 +1,208 @@
+"""Co-purchase complements: what ranks first, what is kept, and the exact supports."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.copurchase import (CopurchaseConfig, cooccurrence, fit_cocount, fit_copurchase,
+                                 order_weights, select_top_k)
+from training.data import Interactions
+
+DAY = 86_400
+
+
+def shop(baskets: list[list[str]], category: dict[str, str], days: list[float] | None = None) -> Interactions:
+    """Interactions of explicit baskets; products sorted by name, order i on days[i]."""
+    names = sorted(category)
+    cats = sorted(set(category.values()))
+    code = {p: i for i, p in enumerate(names)}
+    sizes = [len(b) for b in baskets]
+    product = np.array([code[p] for b in baskets for p in b], np.int32)
+    days = list(range(len(baskets))) if days is None else days
+    return Interactions(
+        product_ids=np.array(names), category_names=np.array(cats),
+        product_category=np.array([cats.index(category[p]) for p in names], np.int32),
+        user_ids=np.array(["u"]), order=np.repeat(np.arange(len(baskets)), sizes).astype(np.int64),
+        user=np.zeros(len(product), np.int32), product=product,
+        ts=(np.repeat(np.asarray(days, float), sizes) * DAY).astype(np.int64),
+        quantity=np.ones(len(product), np.float32),
+    )
+
+
+def neighbours(inter: Interactions, model, name: str) -> list[str]:
+    row = model.idx[list(inter.product_ids).index(name)]
+    return [str(inter.product_ids[j]) for j in row if j >= 0]
+
+
+def camping_shop() -> Interactions:
+    """1000 orders. Milk is in 60 % of all orders, independently of everything else;
+    pegs are bought with the tent in 150 of its 200 orders and never without it."""
+    baskets = []
+    for i in range(1000):
+        b = ["milk"] if i % 5 < 3 else []
+        if i % 5 == 0 or i % 5 == 3:  # tent orders: 200 with milk, 200 without
+            b.append("tent") if i < 500 else None
+        if "tent" in b and i % 4 != 3:
+            b.append("pegs")
+        if i % 10 == 1:
+            b.append("bread")
+        baskets.append(b + ["filler"] if len(b) < 2 else b)
+    category = {"milk": "food", "bread": "food", "filler": "misc", "tent": "camping", "pegs": "camping-parts"}
+    return shop(baskets, category)
+
+
+def test_planted_complement_ranks_above_a_popular_unrelated_item():
+    inter = camping_shop()
+    model = fit_copurchase(inter, CopurchaseConfig())
+    assert neighbours(inter, model, "tent")[0] == "pegs"
+    assert neighbours(inter, model, "pegs")[0] == "tent"
+
+
+def test_popular_unrelated_item_does_not_bury_a_relevant_one():
+    # 2000 orders, milk in 60 % of them independently of the tent (300 of its 500
+    # orders); pegs only ever go with the tent (290 orders). Raw co-count puts milk
+    # first; the model puts pegs first, then milk.
+    baskets = []
+    for i in range(2000):
+        b = ["milk"] if i % 10 < 6 else []
+        if i < 500:
+            b += ["tent"] + (["pegs"] if i % 50 < 29 else [])
+        else:
+            b.append("x")
+        baskets.append(b)
+    inter = shop(baskets, {"tent": "camping", "pegs": "parts", "milk": "food", "x": "misc"})
+    assert neighbours(inter, fit_cocount(inter, 5), "tent")[:2] == ["milk", "pegs"]
+    assert neighbours(inter, fit_copurchase(inter, CopurchaseConfig()), "tent")[:2] == ["pegs", "milk"]
+
+
+def test_a_relevant_popular_item_is_not_buried_by_a_rare_coincidence():
+    # Butter goes with bread (popular) in 80 of its 100 orders; caviar was in 2 of them.
+    baskets = ([["butter", "bread"]] * 78 + [["butter", "bread", "caviar"]] * 2 + [["butter", "x"]] * 20
+               + [["bread", "y"]] * 300 + [["z", "y"]] * 100)
+    inter = shop(baskets, {"butter": "dairy", "bread": "bakery", "caviar": "deli", "x": "m", "y": "n", "z": "o"})
+    assert neighbours(inter, fit_copurchase(inter, CopurchaseConfig()), "butter")[0] == "bread"
+
+
+def test_popular_item_does_not_dominate_every_list():
+    inter = camping_shop()
+    model = fit_copurchase(inter, CopurchaseConfig())
+    firsts = {neighbours(inter, model, p)[0] for p in ("tent", "pegs")}
+    assert "milk" not in firsts
+
+
+def test_supports_are_exact_order_counts():
+    baskets = [["a", "b", "c"], ["a", "b"], ["a", "c"], ["a", "b", "d"], ["a", "a", "e"], ["e", "a"]]
+    inter = shop(baskets, {p: "one" for p in "abcde"})
+    model = fit_copurchase(inter, CopurchaseConfig(top_k=4))
+    a = 0
+    got = {str(inter.product_ids[j]): int(s) for j, s in zip(model.idx[a], model.support[a]) if j >= 0}
+    # a twice in one order counts once: {a, e} is in two orders, not three.
+    assert got == {"b": 3, "c": 2, "d": 1, "e": 2}
+
+
+def test_support_is_symmetric():
+    inter = camping_shop()
+    co = cooccurrence(inter, 1)
+    forward = dict(zip(zip(co.rows.tolist(), co.cols.tolist()), co.support.tolist()))
+    assert all(forward[(b, a)] == s for (a, b), s in forward.items())
+
+
+def test_min_support_drops_rare_pairs():
+    baskets = [["a", "b"]] * 3 + [["a", "c"]] * 2 + [["a", "d"]]
+    inter = shop(baskets, {p: "one" for p in "abcd"})
+    assert neighbours(inter, fit_copurchase(inter, CopurchaseConfig(min_support=3)), "a") == ["b"]
+    assert sorted(neighbours(inter, fit_copurchase(inter, CopurchaseConfig(min_support=2)), "a")) == ["b", "c"]
+    assert sorted(neighbours(inter, fit_copurchase(inter, CopurchaseConfig(min_support=1)), "a")) == ["b", "c", "d"]
+
+
+def test_time_decay_favours_recent_co_purchases_and_keeps_exact_support():
+    # x went with y in 5 orders a year ago, with z in 4 orders this week.
+    baskets = [["x", "y"]] * 5 + [["x", "z"]] * 4
+    inter = shop(baskets, {"x": "a", "y": "b", "z": "c"}, days=[0] * 5 + [365] * 4)
+    plain = CopurchaseConfig(prior_orders=0.0, popularity_exponent=0.0)
+    assert neighbours(inter, fit_copurchase(inter, plain), "x") == ["y", "z"]
+    decayed = fit_copurchase(inter, CopurchaseConfig(prior_orders=0.0, popularity_exponent=0.0, half_life_days=30))
+    assert neighbours(inter, decayed, "x") == ["z", "y"]
+    assert decayed.support[0, :2].tolist() == [4, 5]
+
+
+def test_order_weights_halve_every_half_life():
+    inter = shop([["a", "b"], ["a", "b"], ["a", "b"]], {"a": "x", "b": "y"}, days=[0, 30, 60])
+    np.testing.assert_allclose(order_weights(inter, 30.0), [0.25, 0.5, 1.0])
+    np.testing.assert_array_equal(order_weights(inter, None), [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="half_life_days"):
+        order_weights(inter, 0.0)
+
+
+def test_same_category_neighbours_get_limited_slots_when_others_exist():
+    # Shirt's strongest mates are other shirts; the service hides those by default.
+    baskets = [["shirt", "shirt2", "shirt3", "shirt4"]] * 10 + [["shirt", "belt"]] * 3 + [["shirt", "tie"]] * 2
+    cat = {"shirt": "shirts", "shirt2": "shirts", "shirt3": "shirts", "shirt4": "shirts",
+           "belt": "belts", "tie": "ties"}
+    inter = shop(baskets, cat)
+    model = fit_copurchase(inter, CopurchaseConfig(top_k=3, same_category_slots=1, prior_orders=0.0))
+    got = neighbours(inter, model, "shirt")
+    assert sorted(got) == ["belt", "shirt2", "tie"] or sorted(got) == ["belt", "shirt3", "tie"] \
+        or sorted(got) == ["belt", "shirt4", "tie"]
+    assert got[0].startswith("shirt")  # stored in score order, mixed
+    # Without enough other-category mates, same-category ones fill the row.
+    wide = fit_copurchase(inter, CopurchaseConfig(top_k=5, same_category_slots=1, prior_orders=0.0))
+    assert len(neighbours(inter, wide, "shirt")) == 5
+
+
+def test_one_category_catalog_fills_every_slot():
+    baskets = [["a", "b", "c", "d", "e"]] * 3
+    inter = shop(baskets, {p: "all" for p in "abcde"})
+    model = fit_copurchase(inter, CopurchaseConfig(top_k=4, same_category_slots=1))
+    assert (model.idx >= 0).all()
+
+
+def test_rows_are_sorted_padded_and_typed():
+    inter = camping_shop()
+    model = fit_copurchase(inter, CopurchaseConfig(top_k=8))
+    assert model.idx.shape == model.score.shape == model.support.shape == (inter.n_products, 8)
+    assert (model.idx.dtype, model.score.dtype, model.support.dtype) == (np.int32, np.float32, np.int32)
+    valid = model.idx >= 0
+    assert (np.diff(np.where(valid, model.score, -1.0), axis=1) <= 0).all()
+    assert (valid[:, 1:] <= valid[:, :-1]).all()  # padding only at the end
+    assert (model.support[~valid] == 0).all()
+    assert not (model.idx == np.arange(inter.n_products)[:, None]).any()  # never itself
+
+
+def reference_top_k(rows, cols, score, category, n_products, top_k, slots):
+    """Row by row, the rule `select_top_k` documents (slow, obviously right)."""
+    out = np.full((n_products, top_k), -1)
+    for a in range(n_products):
+        mine = [i for i in np.flatnonzero(rows == a)]
+        ranked = sorted(mine, key=lambda i: (-score[i], i))
+        same = [i for i in ranked if category[cols[i]] == category[a]]
+        other = [i for i in ranked if category[cols[i]] != category[a]]
+        keep_same = min(len(same), max(slots, top_k - len(other)))
+        kept = sorted(same[:keep_same] + other[:top_k - keep_same], key=lambda i: (-score[i], i))
+        out[a, :len(kept)] = cols[kept]
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_select_top_k_matches_the_row_by_row_rule(seed):
+    rng = np.random.default_rng(seed)
+    n, e = 40, 1500
+    pairs = np.unique(rng.integers(0, n, (e, 2)), axis=0)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    rows, cols = pairs[:, 0].astype(np.int32), pairs[:, 1].astype(np.int32)
+    support = rng.integers(1, 6, len(rows)).astype(np.int32)
+    score = (rng.random(len(rows)) * support).astype(np.float32)
+    score[::7] = score[0]  # ties
+    category = rng.integers(0, 3, n)
+    got = select_top_k(rows, cols, score, support, category, n, top_k=8, same_category_slots=2)
+    np.testing.assert_array_equal(got.idx, reference_top_k(rows, cols, score, category, n, 8, 2))
+
+
+def test_thin_evidence_leans_on_the_shop_wide_basket_mix():
+    # "new" sold twice: once with a one-off item, once with bread, which is in half of
+    # all orders. One order each is no evidence, so the shop-wide favourite leads.
+    baskets = [["new", "oneoff"], ["new", "bread"]] + [["bread", "x"]] * 50 + [["y", "x"]] * 50
+    inter = shop(baskets, {"new": "a", "oneoff": "b", "bread": "c", "x": "d", "y": "e"})
+    assert neighbours(inter, fit_copurchase(inter, CopurchaseConfig()), "new") == ["bread", "oneoff"]
+    no_prior = fit_copurchase(inter, CopurchaseConfig(prior_orders=0.0))
+    assert neighbours(inter, no_prior, "new") == ["oneoff", "bread"]
