@@ -94,7 +94,8 @@ def run(ds: Dataset, k: int, max_queries: int | None, with_ablation: bool):
 def check(ds: Dataset, rows: list, k: int) -> list[tuple[str, bool]]:
     by = {r.model: r.metrics for r in rows}
     cop, co = by["copurchase"], by["cocount"]
-    out = [(f"Recall@{k} {cop[f'Recall@{k}']:.4f} >= co-count {co[f'Recall@{k}']:.4f}",
+    delta = next(r.note for r in rows if r.model == "copurchase")
+    out = [(f"Recall@{k} {cop[f'Recall@{k}']:.4f} >= co-count {co[f'Recall@{k}']:.4f} (difference {delta})",
             cop[f"Recall@{k}"] >= co[f"Recall@{k}"])]
     if ds.coverage_target:
         need = max(MIN_COVERAGE, co[f"Coverage@{k}"])

@@ -34,6 +34,11 @@ class CategoryComplementsConfig:
     prior_orders: float = 50.0
     half_life_days: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.top_k < 1 or self.min_support < 1 or self.prior_orders < 0:
+            raise ValueError(f"[category_complements] top_k and min_support must be >= 1, prior_orders >= 0; "
+                             f"got {self.top_k}, {self.min_support}, {self.prior_orders}")
+
 
 def category_cooccurrence(inter: Interactions, min_support: int, half_life_days: float | None) -> Cooccurrence:
     """Co-occurrence of categories within orders (a category counts once per order)."""

@@ -20,6 +20,10 @@ Protocol (every model is scored on the same queries, with the same filtering):
   Coverage@k: distinct products recommended across the scored queries (the union of
   their top-k lists), divided by the number of products in the catalog (P, bought or
   not). It grows with the number of queries, so compare it at equal `n_queries`.
+
+Baselines (`popularity_lists`): global best sellers outside the anchor's category, and
+the best sellers of the categories bought with the anchor's (what the service can
+offer a product without history). Raw co-count comes from `copurchase.fit_cocount`.
 """
 from __future__ import annotations
 
@@ -43,6 +47,12 @@ class EvalConfig:
     max_queries: int | None = 10_000
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if not 0.0 < self.holdout_fraction < 1.0:
+            raise ValueError(f"[eval] holdout_fraction must be in (0, 1), got {self.holdout_fraction}")
+        if self.k < 1 or (self.max_queries is not None and self.max_queries < 1):
+            raise ValueError(f"[eval] k and max_queries must be >= 1, got {self.k}, {self.max_queries}")
+
 
 @dataclass
 class ComplementQueries:
@@ -56,6 +66,8 @@ def time_split(inter: Interactions, holdout_fraction: float) -> tuple[Interactio
     """(train, test): test holds the orders starting in the last fraction of the period."""
     if not 0.0 < holdout_fraction < 1.0:
         raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
+    if len(inter.ts) == 0 or inter.ts.min() == inter.ts.max():
+        raise ValueError("cannot split by time: the orders span no time (none, or all at one instant)")
     t_min, t_max = int(inter.ts.min()), int(inter.ts.max())
     split = t_min + (1.0 - holdout_fraction) * (t_max - t_min)
     order_start = np.full(inter.n_orders, np.iinfo(np.int64).max)
@@ -79,7 +91,7 @@ def complement_queries(train: Interactions, test: Interactions, cfg: EvalConfig)
         n_same = oc_count[np.searchsorted(oc, order * n_cat + category[product])]
     n_targets = basket_size - n_same
     known = np.bincount(train.product, minlength=n_p) > 0
-    q = np.flatnonzero(n_targets > 0)
+    q = np.flatnonzero(known[product] & (n_targets > 0))
     if cfg.max_queries is not None and len(q) > cfg.max_queries:
         q = np.sort(np.random.default_rng(cfg.seed).choice(q, cfg.max_queries, replace=False))
     return ComplementQueries(order=order[q], anchor=product[q], n_targets=n_targets[q], basket_keys=keys)
@@ -173,12 +185,18 @@ def popularity_lists(train: Interactions, k: int) -> dict[str, np.ndarray]:
     by_pop = np.lexsort((np.arange(len(pop)), -pop))
     by_pop = by_pop[pop[by_pop] > 0]
 
-    # Global: for each category, the first k+1 sellers of other categories.
-    other = category[by_pop][None, :] != np.arange(n_cat)[:, None]
-    if n_cat == 1:
-        other[:] = True
+    # Global: for each category, the first k+1 sellers of other categories. They lie in
+    # a head of the ranking long enough that even its commonest category leaves k+1.
+    head = min(len(by_pop), k + 1)
+    while n_cat > 1 and head < len(by_pop):
+        longer = min(len(by_pop), k + 1 + int(np.bincount(category[by_pop[:head]]).max()))
+        if longer == head:
+            break
+        head = longer
+    top = by_pop[:head]
+    other = (category[top][None, :] != np.arange(n_cat)[:, None]) | (n_cat == 1)
     pos = np.argsort(~other, axis=1, kind="stable")[:, :k + 1]
-    glob = np.where(np.take_along_axis(other, pos, axis=1), by_pop[pos], -1)
+    glob = np.where(np.take_along_axis(other, pos, axis=1), top[pos], -1)
     glob = np.pad(glob, ((0, 0), (0, k + 1 - glob.shape[1])), constant_values=-1)
 
     # Per category: its k best sellers, (C, k).

@@ -1,4 +1,4 @@
-"""Product popularity: the fallback ranking and the denominator of many scores."""
+"""Product popularity: the service's fallback ranking and the order counts it can quote."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,6 +16,10 @@ class PopularityConfig:
     month's sellers."""
 
     half_life_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.half_life_days <= 0:
+            raise ValueError(f"[popularity] half_life_days must be positive, got {self.half_life_days}")
 
 
 def fit_popularity(inter: Interactions, cfg: PopularityConfig) -> tuple[np.ndarray, np.ndarray]:

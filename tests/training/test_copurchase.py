@@ -142,8 +142,7 @@ def test_same_category_neighbours_get_limited_slots_when_others_exist():
     inter = shop(baskets, cat)
     model = fit_copurchase(inter, CopurchaseConfig(top_k=3, same_category_slots=1, prior_orders=0.0))
     got = neighbours(inter, model, "shirt")
-    assert sorted(got) == ["belt", "shirt2", "tie"] or sorted(got) == ["belt", "shirt3", "tie"] \
-        or sorted(got) == ["belt", "shirt4", "tie"]
+    assert len(got) == 3 and {"belt", "tie"} <= set(got)  # one same-category slot only
     assert got[0].startswith("shirt")  # stored in score order, mixed
     # Without enough other-category mates, same-category ones fill the row.
     wide = fit_copurchase(inter, CopurchaseConfig(top_k=5, same_category_slots=1, prior_orders=0.0))

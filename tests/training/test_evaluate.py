@@ -62,6 +62,8 @@ def test_time_split_keeps_an_order_whole_by_its_first_line():
     assert (train.n_orders, test.n_orders) == (2, 1) and len(train.order) == 3
     with pytest.raises(ValueError, match="holdout_fraction"):
         time_split(inter, 1.0)
+    with pytest.raises(ValueError, match="span no time"):
+        time_split(shop([["a"], ["b"]], {"a": "x", "b": "y"}, days=[3, 3]), 0.1)
 
 
 def test_queries_are_known_anchors_with_other_category_targets():
@@ -92,6 +94,23 @@ def test_metrics_by_hand():
     assert row.metrics["NDCG@2"] == pytest.approx((1 + 1 / ideal + 0 + (1 / np.log2(3)) / ideal + 1 / ideal) / 5)
     # Recommended across the queries: D, B, A, F, C -> 5 of the 6 catalog products.
     assert row.metrics["Coverage@2"] == pytest.approx(5 / 6)
+
+
+def test_same_category_mates_are_no_targets_and_recall_caps_at_k():
+    inter = shop(TRAIN + [["A", "E", "B"], ["D", "A", "B", "C"]], CATEGORY, days=[0, 1, 2, 3, 10, 11])
+    train, test = inter.subset(inter.ts < 5 * DAY), inter.subset(inter.ts >= 5 * DAY)
+    model = lists(test, {"A": ["D", "B"], "B": ["A", "F"], "D": ["C"], "E": ["B"]})
+    [row] = evaluate_complements({"m": model}, train, test, EvalConfig(k=2))
+    # basket {A, E, B}: A -> D, B: B hit at rank 2; A's only target is B (E is its
+    #   category), so recall 1/1 and NDCG (1/log2 3) / 1.  E -> B: hit, 1/1, NDCG 1.
+    #   B -> A, F: A hit; targets A, E: recall 1/2, NDCG 1/ideal.
+    # basket {D, A, B, C}: D -> C: hit; 3 targets but k = 2: recall 1/2, NDCG 1/ideal.
+    #   A -> D, B: both hit, recall 2/2, NDCG 1.  B -> A, F: 1/2, 1/ideal.  C -> nothing: 0.
+    ideal = 1 + 1 / np.log2(3)
+    assert row.n_queries == 7
+    assert row.metrics["HitRate@2"] == pytest.approx(6 / 7)
+    assert row.metrics["Recall@2"] == pytest.approx((1 + 1 + 0.5 + 0.5 + 1 + 0.5 + 0) / 7)
+    assert row.metrics["NDCG@2"] == pytest.approx((1 / np.log2(3) + 1 + 3 / ideal + 1 + 0) / 7)
 
 
 def test_one_category_catalog_counts_every_other_basket_item():
