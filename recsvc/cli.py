@@ -9,9 +9,10 @@
   recsvc admin prices JKT-1-M=89.90
   recsvc admin promotions list [--active] | create ... | delete ID
   recsvc admin model-info | reload | stats
+  recsvc experiments create FILE.yaml | list | show ID | pause ID | stop ID | report ID [--watch] | export ID
   recsvc config                      every configuration key, its default and meaning
 
-`ask` and `admin` talk to a running server (--target, default localhost:50051).
+`ask`, `admin` and `experiments` talk to a running server (--target, default localhost:50051).
 """
 from __future__ import annotations
 
@@ -191,7 +192,7 @@ def _promotions(c, args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="recsvc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{serve,ask,admin,config}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{serve,ask,admin,experiments,config}")
     s = sub.add_parser("serve", help="run the gRPC server", description="Run the gRPC server. Keys not given as "
                        "flags come from --config FILE, then RECSVC_* variables; `recsvc config` lists them.")
     s.add_argument("--model-dir", help="directory with versions/ and current (from recsvc-train)")
@@ -252,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
                        ("stats", "request counts and handler times of one server process")):
         asub.add_parser(name, help=text)
     ad.set_defaults(fn=cmd_admin)
+
+    from recsvc.cli_experiments import add_parser as add_experiments  # it imports this module's helpers
+
+    add_experiments(sub, client_flags)
 
     c = sub.add_parser("config", help="every configuration key, its default and meaning")
     c.set_defaults(fn=lambda _args: print(describe()) or 0)

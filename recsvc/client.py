@@ -145,6 +145,33 @@ class Client:
     def server_stats(self) -> pb.ServerStats:
         return self._call(self.admin.GetServerStats, pb.GetServerStatsRequest())
 
+    # --- A/B slots --------------------------------------------------------------------
+    def report_events(self, events: Iterable[pb.Event]) -> pb.ReportEventsResponse:
+        return self._call(self.recommender.ReportEvents, pb.ReportEventsRequest(events=list(events)))
+
+    def create_experiment(self, definition: str | pb.Experiment) -> pb.Experiment:
+        """From a JSON/YAML document, or an `Experiment` message."""
+        r = pb.CreateExperimentRequest(definition=definition) if isinstance(definition, str) \
+            else pb.CreateExperimentRequest(experiment=definition)
+        return self._call(self.admin.CreateExperiment, r)
+
+    def list_experiments(self) -> list[pb.Experiment]:
+        return list(self._call(self.admin.ListExperiments, pb.ListExperimentsRequest()).experiments)
+
+    def get_experiment(self, experiment_id: str) -> pb.Experiment:
+        return self._call(self.admin.GetExperiment, pb.GetExperimentRequest(id=experiment_id))
+
+    def set_experiment_status(self, experiment_id: str, status: str) -> pb.Experiment:
+        """status: pause, resume, stop (or paused, active, stopped)."""
+        return self._call(self.admin.SetExperimentStatus,
+                          pb.SetExperimentStatusRequest(id=experiment_id, status=status))
+
+    def experiment_report(self, experiment_id: str) -> pb.ExperimentReportResponse:
+        return self._call(self.admin.ExperimentReport, pb.ExperimentReportRequest(id=experiment_id))
+
+    def export_experiment(self, experiment_id: str) -> str:
+        return self._call(self.admin.ExportExperiment, pb.ExportExperimentRequest(id=experiment_id)).csv
+
     def health(self, service: str = "") -> str:
         """SERVING / NOT_SERVING / ... for `service` ("" = the whole server)."""
         resp = self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=self.timeout)

@@ -58,9 +58,18 @@ class Config:
                             "other worker processes) are pulled in", default=1.0)
     slow_refresh_s: float = _doc("how often price overrides written by other replicas are "
                                  "re-read in full", default=10.0)
+    experiments_refresh_s: float = _doc("how often A/B experiments changed elsewhere (other "
+                                        "replicas, the CLI) are pulled in and Thompson traffic "
+                                        "splits recomputed from the stored counts", default=5.0)
     verify_checksums: bool = _doc("check bundle checksums on load (refuses corrupt files)",
                                   default=True)
     log_level: str = _doc("DEBUG, INFO, WARNING or ERROR", default="INFO")
+    log_format: str = _doc("text (one line per record) or json (one object per line); both "
+                           "carry the request id", default="text")
+    metrics_port: int = _doc("port of the Prometheus /metrics endpoint (on `host`); 0 = off. "
+                             "Worker i of `workers` uses metrics_port + i. 9464 is the usual "
+                             "choice in production; off by default so that several servers on "
+                             "one machine (tests, benchmarks) never fight over it", default=0)
     # --- answers ----------------------------------------------------------------------
     default_limit: int = _doc("items returned when a request gives no limit (1..100)", default=10)
     complements_same_category: list[str] = _doc(
@@ -99,11 +108,15 @@ class Config:
                 raise ConfigError(f"{key}: {msg}, got {getattr(self, key)!r}")
 
         need(0 <= self.port <= 65535, "port", "must be within 0..65535")
+        need(self.metrics_port == 0 or 1 <= self.metrics_port <= 65536 - self.workers, "metrics_port",
+             f"must be 0 (off) or a port leaving room for one per worker (workers = {self.workers})")
+        need(self.metrics_port == 0 or self.metrics_port != self.port, "metrics_port", "must differ from port")
+        need(self.log_format in ("text", "json"), "log_format", "must be text or json")
         need(self.workers >= 1, "workers", "must be >= 1")
         need(self.threads >= 1, "threads", "must be >= 1")
         need(self.max_concurrent_rpcs >= self.threads, "max_concurrent_rpcs",
              f"must be >= threads ({self.threads})")
-        for key in ("grace_s", "reload_poll_s", "refresh_s", "slow_refresh_s"):
+        for key in ("grace_s", "reload_poll_s", "refresh_s", "slow_refresh_s", "experiments_refresh_s"):
             need(getattr(self, key) > 0, key, "must be > 0 seconds")
         need(1 <= self.default_limit <= 100, "default_limit", "must be within 1..100")
         need(0 <= self.substitutes_price_band < 10, "substitutes_price_band",
@@ -212,6 +225,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
                 overrides: Mapping[str, Any] | None = None) -> Config:
     """Defaults < file < RECSVC_* environment < `overrides` (command-line flags), validated."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # key -> where its value came from, for validation messages
     if path is not None:
         path = Path(path)
         for key, raw in _read_file(path).items():
@@ -221,15 +235,38 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
                                   + (f"; did you mean {hint[0]!r}?" if hint else
                                      "; `python -m recsvc.config` lists the keys"))
             values[key] = _coerce(key, raw, str(path), from_text=False)
+            sources[key] = str(path)
     env = os.environ if env is None else env
     for name in FIELDS:
         var = ENV_PREFIX + name.upper()
         if var in env:
             values[name] = _coerce(name, env[var], f"environment {var}", from_text=True)
+            sources[name] = f"environment {var}"
     for key, raw in (overrides or {}).items():
         if raw is not None:
             values[key] = _coerce(key, raw, "command line", from_text=False)
-    return Config(**values).validate()
+            sources[key] = "command line"
+    try:
+        return Config(**values).validate()
+    except ConfigError as e:
+        key, _, rest = str(e).partition(":")
+        if key in sources:  # say where the bad value was set
+            raise ConfigError(f"{key} (from {sources[key]}):{rest}") from None
+        raise
+
+
+def env_typos(env: Mapping[str, str] | None = None) -> list[str]:
+    """Warnings for RECSVC_* variables that look like a misspelt key (RECSVC_PROT).
+    Other RECSVC_* variables are not ours to judge: tools beside the service use them."""
+    env = os.environ if env is None else env
+    names = [ENV_PREFIX + n.upper() for n in FIELDS]
+    out = []
+    for var in sorted(env):
+        if var.startswith(ENV_PREFIX) and var not in names:
+            hint = get_close_matches(var, names, n=1, cutoff=0.85)
+            if hint:
+                out.append(f"{var} is not a configuration key and is ignored; did you mean {hint[0]}?")
+    return out
 
 
 if __name__ == "__main__":

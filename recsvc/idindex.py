@@ -59,7 +59,8 @@ class IdIndex(Mapping[str, int]):
             pos = np.minimum(np.searchsorted(self._sorted, same), len(self._sorted) - 1)
             hit = fits & (self._sorted[pos] == same)
             out[lo:lo + _CHUNK][hit] = self._order[pos[hit]]
-            time.sleep(0.001)
+            if lo + _CHUNK < len(keys):  # only between slices: a short list returns at once
+                time.sleep(0.001)
         return out
 
     def has_duplicates(self) -> bool:

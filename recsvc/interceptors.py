@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import grpc
 
 from recsvc.answers import BadRequest, UnknownItem, Unpriced
+from recsvc.experiments_service import UnknownExperiment
 from recsvc.inventory import UnknownItems
 from recsvc.store.base import StoreUnavailable
 
@@ -51,7 +52,7 @@ def status_for(e: BaseException) -> tuple[grpc.StatusCode, str] | None:
     """The status code and message for an exception the service raises on purpose."""
     if isinstance(e, BadRequest):
         return grpc.StatusCode.INVALID_ARGUMENT, str(e)
-    if isinstance(e, UnknownItem):
+    if isinstance(e, (UnknownItem, UnknownExperiment)):
         return grpc.StatusCode.NOT_FOUND, str(e)
     if isinstance(e, UnknownItems):
         return grpc.StatusCode.NOT_FOUND, f"{e} (not in the catalog of the loaded model)"
@@ -141,8 +142,10 @@ def _quantile(hist: list[int], q: float) -> float:
 
 
 class ServiceInterceptor(grpc.ServerInterceptor):
-    def __init__(self, stats: HandlerStats) -> None:
+    def __init__(self, stats: HandlerStats, observe=None) -> None:
         self._stats = stats
+        # observe(method, seconds, status code name, response or None): Prometheus (recsvc.metrics)
+        self._observe = observe or (lambda method, seconds, code, response: None)
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}-"
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
@@ -172,6 +175,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             stats.record(method, time.perf_counter() - t0, time.thread_time() - c0, False)
+            self._observe(method, time.perf_counter() - t0, "DEADLINE_EXCEEDED", None)
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the request was handled")
         token = _REQUEST_ID.set(rid)
         try:
@@ -181,11 +185,17 @@ class ServiceInterceptor(grpc.ServerInterceptor):
             if status is None:
                 log.exception("internal error in %s (request id %s)", method, rid)
                 status = (grpc.StatusCode.INTERNAL, f"internal error (request id {rid}); see the server log")
+            elif isinstance(e, StoreUnavailable):  # an outage: operators need to see it, with the id
+                log.warning("%s answered UNAVAILABLE: %s", method, e)
         else:
-            stats.record(method, time.perf_counter() - t0, time.thread_time() - c0, True)
+            seconds = time.perf_counter() - t0
+            stats.record(method, seconds, time.thread_time() - c0, True)
+            self._observe(method, seconds, "OK", response)
             return response
         finally:
             _REQUEST_ID.reset(token)
-        stats.record(method, time.perf_counter() - t0, time.thread_time() - c0, False)
+        seconds = time.perf_counter() - t0
+        stats.record(method, seconds, time.thread_time() - c0, False)
+        self._observe(method, seconds, status[0].name, None)
         context.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
         context.abort(status[0], status[1])

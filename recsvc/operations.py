@@ -109,8 +109,11 @@ class ModelInfo:
 
 
 def model_info(runtime: Runtime) -> ModelInfo:
-    info = ModelInfo(current_version=current_version(runtime.model_dir) or "",
-                     versions=list_versions(runtime.model_dir), last_reload_error=runtime.status.last_error)
+    try:
+        current, versions = current_version(runtime.model_dir) or "", list_versions(runtime.model_dir)
+    except OSError as e:  # an unreadable model dir: report it, the loaded model still serves
+        current, versions = f"(unreadable: {e.strerror})", []
+    info = ModelInfo(current_version=current, versions=versions, last_reload_error=runtime.status.last_error)
     live = runtime.live()
     if live is not None:
         m = live.model

@@ -30,6 +30,7 @@ import numpy as np
 from recsvc.answers import (ComplementsQuery, Context, Live, RecommendQuery, SubstitutesQuery, complements,
                             recommend, substitutes)
 from recsvc.config import Config
+from recsvc.experiments_service import ExperimentRuntime
 from recsvc.inventory import Inventory
 from recsvc.model import Holder, Model, load_model
 from recsvc.prices import Prices
@@ -103,13 +104,16 @@ class Runtime:
         self.model_dir = Path(config.model_dir)
         self.store = store or open_store(config.effective_state_url)
         self.promotions = PromotionBook(self.store)
+        # A/B slots: re-bound to each model swapped in (see the on_swap list below).
+        self.experiments = ExperimentRuntime(self.store, refresh_s=config.experiments_refresh_s)
         self._holder: Holder[Live] = Holder()
         self._reload_lock = threading.Lock()  # one load at a time (watcher vs Admin Reload)
         self._refused: str | None = None  # version refused last; not retried until `current` moves
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.status = RuntimeStatus(version="", swaps=0, last_error="")
-        self._on_swap: list = []
+        self._on_swap: list = [lambda live: self.experiments.bind(live.model)]
+        self._on_refuse: list = []
 
     # --- reads --------------------------------------------------------------------------
     def live(self) -> Live | None:
@@ -118,6 +122,11 @@ class Runtime:
     def on_swap(self, callback) -> None:
         """Call `callback(live)` after each swap (the server flips health to SERVING)."""
         self._on_swap.append(callback)
+
+    def on_reload_status(self, callback) -> None:
+        """Call `callback(why)` each time `current` cannot be loaded, and `callback("")`
+        once it is served again (metrics, the "recsvc.model" health status)."""
+        self._on_refuse.append(callback)
 
     # --- loading ------------------------------------------------------------------------
     def reload(self, force: bool = False) -> ReloadResult:
@@ -129,7 +138,15 @@ class Runtime:
                 target = current_version(self.model_dir) or resolve(self.model_dir).name
             except BundleError as e:
                 return self._refuse(previous, "", str(e))
+            except OSError as e:  # e.g. EACCES: the directory exists but this user may not read it
+                return self._refuse(previous, "", f"cannot read the model directory {self.model_dir} "
+                                    f"({e.strerror}); give user {os.geteuid()} read access to it")
             if target == previous:
+                if self.status.last_error:  # `current` is back on the served version
+                    self._refused, self.status.last_error = None, ""
+                    log.info("`current` names %s again, which is served; reload problem cleared", previous)
+                    for cb in self._on_refuse:
+                        cb("")
                 return ReloadResult(False, previous, previous, f"already serving {previous}")
             if target == self._refused and not force:
                 return ReloadResult(False, previous, previous, f"{target} was refused: {self.status.last_error}")
@@ -155,6 +172,8 @@ class Runtime:
                      f", replacing {previous}" if previous else "")
             for cb in self._on_swap:
                 cb(new)
+            for cb in self._on_refuse:
+                cb("")
             return ReloadResult(True, model.version, previous, f"now serving {model.version}")
 
     def _refuse(self, previous: str, target: str, why: str) -> ReloadResult:
@@ -163,11 +182,14 @@ class Runtime:
         if why != self.status.last_error:  # once per problem, not at every poll
             log.error("refused model bundle %s: %s%s", target or str(self.model_dir), why, keeps)
         self.status.last_error = why
+        for cb in self._on_refuse:
+            cb(why)
         return ReloadResult(False, previous, previous, f"refused {target or self.model_dir}: {why}{keeps}")
 
     # --- background work ----------------------------------------------------------------
     def start(self) -> None:
         """Load now if possible, then follow `current` and refresh state in a thread."""
+        self.experiments.start()
         self.reload()
         self._thread = threading.Thread(target=self._loop, name="recsvc-runtime", daemon=True)
         self._thread.start()
@@ -198,4 +220,5 @@ class Runtime:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.experiments.close()  # writes the pending exposures: before the store closes
         self.store.close()

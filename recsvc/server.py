@@ -29,15 +29,22 @@ from grpc_reflection.v1alpha import reflection
 
 from recsvc import operations, wire
 from recsvc.answers import BadRequest, Live, bundle, complements, recommend, substitutes
-from recsvc.config import Config
+from recsvc.answers.slots import with_test_slots
+from recsvc.config import Config, env_typos
 from recsvc.interceptors import HandlerStats, NoModel, ServiceInterceptor, request_id
+from recsvc.logging_setup import configure as configure_logging
+from recsvc.metrics import Metrics
 from recsvc.runtime import Runtime
+from recsvc.server_experiments import EventRPCs, ExperimentAdminRPCs
 from recsvc.v1 import recommender_pb2 as pb
 from recsvc.v1 import recommender_pb2_grpc as pb_grpc
 
 log = logging.getLogger("recsvc.server")
 SERVICES = tuple(pb.DESCRIPTOR.services_by_name[s].full_name for s in ("Recommender", "Admin"))
 RECOMMENDER, ADMIN = SERVICES
+# SERVING while the model `current` names is the one served; NOT_SERVING while `current`
+# cannot be loaded (unreadable, corrupt): "" and Recommender stay SERVING on the old model.
+MODEL_HEALTH = "recsvc.model"
 
 
 def _live(runtime: Runtime) -> Live:
@@ -48,19 +55,23 @@ def _live(runtime: Runtime) -> Live:
     return live
 
 
-class RecommenderService(pb_grpc.RecommenderServicer):
+class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
     def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
 
     def GetComplements(self, request, context):
         live = _live(self._rt)
         q = wire.complements_query(request, live.config.default_limit)
-        return wire.items_response(complements(live, q), request_id())
+        a = with_test_slots(self._rt.experiments, live, "complements", complements(live, q), q.context, q.filter,
+                            q.item_ids)
+        return wire.items_response(a, request_id())
 
     def GetSubstitutes(self, request, context):
         live = _live(self._rt)
         q = wire.substitutes_query(request, live.config.default_limit)
-        return wire.items_response(substitutes(live, q), request_id())
+        a = with_test_slots(self._rt.experiments, live, "substitutes", substitutes(live, q), q.context, q.filter,
+                            (q.item_id,))
+        return wire.items_response(a, request_id())
 
     def GetBundle(self, request, context):
         live = _live(self._rt)
@@ -68,11 +79,12 @@ class RecommenderService(pb_grpc.RecommenderServicer):
 
     def Recommend(self, request, context):
         live = _live(self._rt)
-        return wire.items_response(recommend(live, wire.recommend_query(request, live.config.default_limit)),
-                                   request_id())
+        q = wire.recommend_query(request, live.config.default_limit)
+        a = with_test_slots(self._rt.experiments, live, "recommend", recommend(live, q), q.context, q.filter)
+        return wire.items_response(a, request_id())
 
 
-class AdminService(pb_grpc.AdminServicer):
+class AdminService(ExperimentAdminRPCs, pb_grpc.AdminServicer):
     def __init__(self, runtime: Runtime, stats: HandlerStats) -> None:
         self._rt, self._stats = runtime, stats
 
@@ -140,12 +152,15 @@ class RunningServer:
     runtime: Runtime
     health: health.HealthServicer
     stats: HandlerStats
+    metrics: Metrics
+    metrics_port: int = 0  # bound /metrics port; 0: off
 
     def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight ones finish (up to `grace` s), release state."""
         self.health.enter_graceful_shutdown()  # probes see NOT_SERVING while we drain
         self.server.stop(self.runtime.config.grace_s if grace is None else grace).wait()
         self.runtime.close()
+        self.metrics.close()
 
 
 def build_server(config: Config, runtime: Runtime | None = None) -> RunningServer:
@@ -155,9 +170,10 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     (and watching) otherwise.
     """
     runtime = runtime or Runtime(config)
-    stats = HandlerStats()
+    stats, metrics = HandlerStats(), Metrics()
+    metrics.track_in_flight(lambda: stats.in_flight)
     executor = futures.ThreadPoolExecutor(config.threads, thread_name_prefix="recsvc-rpc")
-    server = grpc.server(executor, interceptors=[ServiceInterceptor(stats)],
+    server = grpc.server(executor, interceptors=[ServiceInterceptor(stats, metrics.observe_call)],
                          maximum_concurrent_rpcs=config.max_concurrent_rpcs,
                          options=[("grpc.so_reuseport", 1 if config.workers > 1 else 0)])
     pb_grpc.add_RecommenderServicer_to_server(RecommenderService(runtime), server)
@@ -165,22 +181,36 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     checker = health.HealthServicer(experimental_non_blocking=True,
                                     experimental_thread_pool=futures.ThreadPoolExecutor(1))
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
-    for name in ("", RECOMMENDER):
+    for name in ("", RECOMMENDER, MODEL_HEALTH):
         checker.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     checker.set(ADMIN, health_pb2.HealthCheckResponse.SERVING)
     runtime.on_swap(lambda _live: [checker.set(n, health_pb2.HealthCheckResponse.SERVING) for n in ("", RECOMMENDER)])
+    runtime.on_swap(lambda live: metrics.model_swapped(live.model.version, _created(live.model.manifest)))
+    runtime.on_reload_status(lambda why: (metrics.reload_status(why), checker.set(
+        MODEL_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING if why else health_pb2.HealthCheckResponse.SERVING)))
     reflection.enable_server_reflection(SERVICES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(f"{config.host}:{config.port}")
     if not port:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
+    metrics_port = metrics.serve(config.host, config.metrics_port) if config.metrics_port else 0
     server.start()
     runtime.start()
-    return RunningServer(server, port, runtime, checker, stats)
+    return RunningServer(server, port, runtime, checker, stats, metrics, metrics_port)
+
+
+def _created(manifest: dict) -> float | None:
+    """The bundle's training time (manifest `created`, ISO 8601) in epoch seconds."""
+    try:
+        return datetime.fromisoformat(str(manifest.get("created", ""))).timestamp()
+    except ValueError:
+        return None
 
 
 def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT; several worker processes when config.workers > 1."""
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level, config.log_format)
+    for warning in env_typos():
+        log.warning("%s", warning)
     if config.workers > 1:
         return _supervise(config)
     return _serve_one(config)
@@ -199,8 +229,9 @@ def _wait_for_signal(supervisor: int | None) -> None:
 
 def _serve_one(config: Config, supervisor: int | None = None) -> int:
     running = build_server(config)
-    log.info("recsvc listening on %s:%d (model dir %s, state %s)", config.host, running.port, config.model_dir,
-             running.runtime.store.url)
+    log.info("recsvc listening on %s:%d (model dir %s, state %s, metrics %s)", config.host, running.port,
+             config.model_dir, running.runtime.store.url,
+             f"on port {running.metrics_port}" if running.metrics_port else "off")
     _wait_for_signal(supervisor)
     log.info("shutting down: finishing in-flight requests (up to %.0f s)", config.grace_s)
     running.stop()
@@ -226,8 +257,9 @@ def _supervise(config: Config) -> int:
         pid = os.fork()
         if pid == 0:
             code = 1
-            try:
-                code = _serve_one(config, supervisor=me)
+            try:  # each worker serves its own /metrics: metrics_port + worker (recsvc.metrics)
+                own = config.replace(metrics_port=config.metrics_port + worker) if config.metrics_port else config
+                code = _serve_one(own, supervisor=me)
             finally:
                 os._exit(code)
         children[pid] = worker

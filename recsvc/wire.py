@@ -74,6 +74,8 @@ def _item(i: AnsweredItem) -> dict:
          "category": i.category, "in_stock": i.in_stock, "variant_id": i.variant_id}
     if i.price is not None:
         d["price"] = i.price
+    if i.exposure_id:
+        d["exposure_id"] = i.exposure_id
     return d
 
 
@@ -94,6 +96,10 @@ def items_response(a: Answer, request_id: str) -> pb.ItemsResponse:
         if variant:
             d["variant_id"] = variant
         items.append(d)
+    if a.exposure_ids is not None:  # A/B slots: rare, so kept off the loop above
+        for d, exposure_id in zip(items, a.exposure_ids):
+            if exposure_id:
+                d["exposure_id"] = exposure_id
     return pb.ItemsResponse(items=items, model_version=a.model_version, request_id=request_id)
 
 

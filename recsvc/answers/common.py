@@ -77,6 +77,7 @@ class AnsweredItem:
     price: float | None
     in_stock: bool
     variant_id: str = ""
+    exposure_id: str = ""  # in an A/B experiment's slot (see answers/slots.py)
 
 
 @dataclass(slots=True)
@@ -94,13 +95,14 @@ class Answer:
     in_stock: list[bool]
     variant_ids: list[str]
     model_version: str = ""
+    exposure_ids: list[str] | None = None  # per item, "" outside A/B slots; None: no slot at all
 
     @property
     def items(self) -> list[AnsweredItem]:
         """The same, as one record per item."""
         return [AnsweredItem(*row) for row in zip(self.item_ids, self.scores, self.reasons, self.explanations,
                                                   self.titles, self.categories, self.prices, self.in_stock,
-                                                  self.variant_ids)]
+                                                  self.variant_ids, self.exposure_ids or [""] * len(self.item_ids))]
 
 
 @dataclass(frozen=True, eq=False)

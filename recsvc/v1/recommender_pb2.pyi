@@ -19,6 +19,14 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_PERSONAL: _ClassVar[Reason]
     REASON_POPULAR: _ClassVar[Reason]
     REASON_TEST_SLOT: _ClassVar[Reason]
+
+class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_TYPE_UNSPECIFIED: _ClassVar[EventType]
+    EVENT_TYPE_IMPRESSION: _ClassVar[EventType]
+    EVENT_TYPE_CLICK: _ClassVar[EventType]
+    EVENT_TYPE_ADD_TO_CART: _ClassVar[EventType]
+    EVENT_TYPE_PURCHASE: _ClassVar[EventType]
 REASON_UNSPECIFIED: Reason
 REASON_CO_PURCHASE: Reason
 REASON_SIMILAR: Reason
@@ -26,6 +34,11 @@ REASON_CATEGORY_FALLBACK: Reason
 REASON_PERSONAL: Reason
 REASON_POPULAR: Reason
 REASON_TEST_SLOT: Reason
+EVENT_TYPE_UNSPECIFIED: EventType
+EVENT_TYPE_IMPRESSION: EventType
+EVENT_TYPE_CLICK: EventType
+EVENT_TYPE_ADD_TO_CART: EventType
+EVENT_TYPE_PURCHASE: EventType
 
 class Context(_message.Message):
     __slots__ = ("shop_id", "user_id", "session_id", "cart_item_ids", "shown_item_ids")
@@ -65,7 +78,7 @@ class Filter(_message.Message):
     def __init__(self, include_out_of_stock: _Optional[bool] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., min_price: _Optional[float] = ..., max_price: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Item(_message.Message):
-    __slots__ = ("item_id", "score", "reason", "explanation", "title", "category", "price", "in_stock", "variant_id")
+    __slots__ = ("item_id", "score", "reason", "explanation", "title", "category", "price", "in_stock", "variant_id", "exposure_id")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +88,7 @@ class Item(_message.Message):
     PRICE_FIELD_NUMBER: _ClassVar[int]
     IN_STOCK_FIELD_NUMBER: _ClassVar[int]
     VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURE_ID_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     score: float
     reason: Reason
@@ -84,7 +98,8 @@ class Item(_message.Message):
     price: float
     in_stock: bool
     variant_id: str
-    def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., reason: _Optional[_Union[Reason, str]] = ..., explanation: _Optional[str] = ..., title: _Optional[str] = ..., category: _Optional[str] = ..., price: _Optional[float] = ..., in_stock: _Optional[bool] = ..., variant_id: _Optional[str] = ...) -> None: ...
+    exposure_id: str
+    def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., reason: _Optional[_Union[Reason, str]] = ..., explanation: _Optional[str] = ..., title: _Optional[str] = ..., category: _Optional[str] = ..., price: _Optional[float] = ..., in_stock: _Optional[bool] = ..., variant_id: _Optional[str] = ..., exposure_id: _Optional[str] = ...) -> None: ...
 
 class ItemsResponse(_message.Message):
     __slots__ = ("items", "model_version", "request_id")
@@ -165,6 +180,48 @@ class RecommendRequest(_message.Message):
     context: Context
     filter: Filter
     def __init__(self, limit: _Optional[int] = ..., context: _Optional[_Union[Context, _Mapping]] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("event_id", "type", "exposure_id", "user_id", "session_id", "item_id", "time")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURE_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    type: EventType
+    exposure_id: str
+    user_id: str
+    session_id: str
+    item_id: str
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[EventType, str]] = ..., exposure_id: _Optional[str] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., item_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReportEventsRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+
+class RejectedEvent(_message.Message):
+    __slots__ = ("event_id", "reason")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    reason: str
+    def __init__(self, event_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReportEventsResponse(_message.Message):
+    __slots__ = ("accepted", "duplicates", "rejected")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    duplicates: int
+    rejected: _containers.RepeatedCompositeFieldContainer[RejectedEvent]
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[RejectedEvent, _Mapping]]] = ...) -> None: ...
 
 class StockLevel(_message.Message):
     __slots__ = ("item_id", "quantity")
@@ -383,3 +440,173 @@ class ServerStats(_message.Message):
     methods: _containers.RepeatedCompositeFieldContainer[MethodStats]
     swaps: int
     def __init__(self, pid: _Optional[int] = ..., uptime_s: _Optional[float] = ..., model_version: _Optional[str] = ..., in_flight: _Optional[int] = ..., methods: _Optional[_Iterable[_Union[MethodStats, _Mapping]]] = ..., swaps: _Optional[int] = ...) -> None: ...
+
+class Experiment(_message.Message):
+    __slots__ = ("id", "name", "item_ids", "rpcs", "slot", "share_pct", "starts_at", "ends_at", "control_pct", "allocation", "floor_pct", "top_n", "metric", "targeting", "status", "salt")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    RPCS_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    SHARE_PCT_FIELD_NUMBER: _ClassVar[int]
+    STARTS_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_PCT_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATION_FIELD_NUMBER: _ClassVar[int]
+    FLOOR_PCT_FIELD_NUMBER: _ClassVar[int]
+    TOP_N_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    item_ids: _containers.RepeatedScalarFieldContainer[str]
+    rpcs: _containers.RepeatedScalarFieldContainer[str]
+    slot: int
+    share_pct: float
+    starts_at: _timestamp_pb2.Timestamp
+    ends_at: _timestamp_pb2.Timestamp
+    control_pct: float
+    allocation: str
+    floor_pct: float
+    top_n: int
+    metric: str
+    targeting: bool
+    status: str
+    salt: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., item_ids: _Optional[_Iterable[str]] = ..., rpcs: _Optional[_Iterable[str]] = ..., slot: _Optional[int] = ..., share_pct: _Optional[float] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., control_pct: _Optional[float] = ..., allocation: _Optional[str] = ..., floor_pct: _Optional[float] = ..., top_n: _Optional[int] = ..., metric: _Optional[str] = ..., targeting: _Optional[bool] = ..., status: _Optional[str] = ..., salt: _Optional[str] = ...) -> None: ...
+
+class CreateExperimentRequest(_message.Message):
+    __slots__ = ("experiment", "definition")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    definition: str
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., definition: _Optional[str] = ...) -> None: ...
+
+class ListExperimentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListExperimentsResponse(_message.Message):
+    __slots__ = ("experiments",)
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    experiments: _containers.RepeatedCompositeFieldContainer[Experiment]
+    def __init__(self, experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ...) -> None: ...
+
+class GetExperimentRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class SetExperimentStatusRequest(_message.Message):
+    __slots__ = ("id", "status")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: str
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+
+class ExperimentReportRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ReportRow(_message.Message):
+    __slots__ = ("item_id", "arm", "exposures", "impressions", "clicks", "add_to_carts", "purchases", "rate", "ci_low", "ci_high", "p_top_n", "in_top_n")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURES_FIELD_NUMBER: _ClassVar[int]
+    IMPRESSIONS_FIELD_NUMBER: _ClassVar[int]
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    ADD_TO_CARTS_FIELD_NUMBER: _ClassVar[int]
+    PURCHASES_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    P_TOP_N_FIELD_NUMBER: _ClassVar[int]
+    IN_TOP_N_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    arm: str
+    exposures: int
+    impressions: int
+    clicks: int
+    add_to_carts: int
+    purchases: int
+    rate: float
+    ci_low: float
+    ci_high: float
+    p_top_n: float
+    in_top_n: bool
+    def __init__(self, item_id: _Optional[str] = ..., arm: _Optional[str] = ..., exposures: _Optional[int] = ..., impressions: _Optional[int] = ..., clicks: _Optional[int] = ..., add_to_carts: _Optional[int] = ..., purchases: _Optional[int] = ..., rate: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., p_top_n: _Optional[float] = ..., in_top_n: _Optional[bool] = ...) -> None: ...
+
+class SlotEffect(_message.Message):
+    __slots__ = ("test_exposures", "test_conversions", "control_exposures", "control_conversions", "test_rate", "control_rate", "difference", "ci_low", "ci_high", "p_test_better")
+    TEST_EXPOSURES_FIELD_NUMBER: _ClassVar[int]
+    TEST_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_EXPOSURES_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    TEST_RATE_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_RATE_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    P_TEST_BETTER_FIELD_NUMBER: _ClassVar[int]
+    test_exposures: int
+    test_conversions: int
+    control_exposures: int
+    control_conversions: int
+    test_rate: float
+    control_rate: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_test_better: float
+    def __init__(self, test_exposures: _Optional[int] = ..., test_conversions: _Optional[int] = ..., control_exposures: _Optional[int] = ..., control_conversions: _Optional[int] = ..., test_rate: _Optional[float] = ..., control_rate: _Optional[float] = ..., difference: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., p_test_better: _Optional[float] = ...) -> None: ...
+
+class StoppingAdvice(_message.Message):
+    __slots__ = ("confidence", "p_settled", "settled", "more_exposures")
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    P_SETTLED_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    MORE_EXPOSURES_FIELD_NUMBER: _ClassVar[int]
+    confidence: float
+    p_settled: float
+    settled: bool
+    more_exposures: int
+    def __init__(self, confidence: _Optional[float] = ..., p_settled: _Optional[float] = ..., settled: _Optional[bool] = ..., more_exposures: _Optional[int] = ...) -> None: ...
+
+class ExperimentReportResponse(_message.Message):
+    __slots__ = ("experiment", "items", "control", "effect", "stopping", "generated_at", "rejected_events", "text")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    STOPPING_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    items: _containers.RepeatedCompositeFieldContainer[ReportRow]
+    control: ReportRow
+    effect: SlotEffect
+    stopping: StoppingAdvice
+    generated_at: _timestamp_pb2.Timestamp
+    rejected_events: int
+    text: str
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., items: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., control: _Optional[_Union[ReportRow, _Mapping]] = ..., effect: _Optional[_Union[SlotEffect, _Mapping]] = ..., stopping: _Optional[_Union[StoppingAdvice, _Mapping]] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rejected_events: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ExportExperimentRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ExportExperimentResponse(_message.Message):
+    __slots__ = ("csv",)
+    CSV_FIELD_NUMBER: _ClassVar[int]
+    csv: str
+    def __init__(self, csv: _Optional[str] = ...) -> None: ...

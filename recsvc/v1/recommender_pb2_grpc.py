@@ -56,6 +56,11 @@ class RecommenderStub:
                 request_serializer=recsvc_dot_v1_dot_recommender__pb2.RecommendRequest.SerializeToString,
                 response_deserializer=recsvc_dot_v1_dot_recommender__pb2.ItemsResponse.FromString,
                 _registered_method=True)
+        self.ReportEvents = channel.unary_unary(
+                '/recsvc.v1.Recommender/ReportEvents',
+                request_serializer=recsvc_dot_v1_dot_recommender__pb2.ReportEventsRequest.SerializeToString,
+                response_deserializer=recsvc_dot_v1_dot_recommender__pb2.ReportEventsResponse.FromString,
+                _registered_method=True)
 
 
 class RecommenderServicer:
@@ -91,6 +96,14 @@ class RecommenderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportEvents(self, request, context):
+        """What customers did with test-slot items (A/B experiments), in batches. Idempotent
+        on event_id; stored durably before the call returns.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommenderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +126,11 @@ def add_RecommenderServicer_to_server(servicer, server):
                     servicer.Recommend,
                     request_deserializer=recsvc_dot_v1_dot_recommender__pb2.RecommendRequest.FromString,
                     response_serializer=recsvc_dot_v1_dot_recommender__pb2.ItemsResponse.SerializeToString,
+            ),
+            'ReportEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportEvents,
+                    request_deserializer=recsvc_dot_v1_dot_recommender__pb2.ReportEventsRequest.FromString,
+                    response_serializer=recsvc_dot_v1_dot_recommender__pb2.ReportEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -235,6 +253,33 @@ class Recommender:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def ReportEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recsvc.v1.Recommender/ReportEvents',
+            recsvc_dot_v1_dot_recommender__pb2.ReportEventsRequest.SerializeToString,
+            recsvc_dot_v1_dot_recommender__pb2.ReportEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class AdminStub:
     """---------------------------------------------------------------- operations
@@ -291,6 +336,36 @@ class AdminStub:
                 '/recsvc.v1.Admin/GetServerStats',
                 request_serializer=recsvc_dot_v1_dot_recommender__pb2.GetServerStatsRequest.SerializeToString,
                 response_deserializer=recsvc_dot_v1_dot_recommender__pb2.ServerStats.FromString,
+                _registered_method=True)
+        self.CreateExperiment = channel.unary_unary(
+                '/recsvc.v1.Admin/CreateExperiment',
+                request_serializer=recsvc_dot_v1_dot_recommender__pb2.CreateExperimentRequest.SerializeToString,
+                response_deserializer=recsvc_dot_v1_dot_recommender__pb2.Experiment.FromString,
+                _registered_method=True)
+        self.ListExperiments = channel.unary_unary(
+                '/recsvc.v1.Admin/ListExperiments',
+                request_serializer=recsvc_dot_v1_dot_recommender__pb2.ListExperimentsRequest.SerializeToString,
+                response_deserializer=recsvc_dot_v1_dot_recommender__pb2.ListExperimentsResponse.FromString,
+                _registered_method=True)
+        self.GetExperiment = channel.unary_unary(
+                '/recsvc.v1.Admin/GetExperiment',
+                request_serializer=recsvc_dot_v1_dot_recommender__pb2.GetExperimentRequest.SerializeToString,
+                response_deserializer=recsvc_dot_v1_dot_recommender__pb2.Experiment.FromString,
+                _registered_method=True)
+        self.SetExperimentStatus = channel.unary_unary(
+                '/recsvc.v1.Admin/SetExperimentStatus',
+                request_serializer=recsvc_dot_v1_dot_recommender__pb2.SetExperimentStatusRequest.SerializeToString,
+                response_deserializer=recsvc_dot_v1_dot_recommender__pb2.Experiment.FromString,
+                _registered_method=True)
+        self.ExperimentReport = channel.unary_unary(
+                '/recsvc.v1.Admin/ExperimentReport',
+                request_serializer=recsvc_dot_v1_dot_recommender__pb2.ExperimentReportRequest.SerializeToString,
+                response_deserializer=recsvc_dot_v1_dot_recommender__pb2.ExperimentReportResponse.FromString,
+                _registered_method=True)
+        self.ExportExperiment = channel.unary_unary(
+                '/recsvc.v1.Admin/ExportExperiment',
+                request_serializer=recsvc_dot_v1_dot_recommender__pb2.ExportExperimentRequest.SerializeToString,
+                response_deserializer=recsvc_dot_v1_dot_recommender__pb2.ExportExperimentResponse.FromString,
                 _registered_method=True)
 
 
@@ -357,6 +432,45 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateExperiment(self, request, context):
+        """A/B slot experiments. An invalid definition is INVALID_ARGUMENT saying what to fix.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExperiments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExperiment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetExperimentStatus(self, request, context):
+        """pause (active -> paused), resume (paused -> active), stop (final).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExperimentReport(self, request, context):
+        """The winner report, as of now (also while the experiment runs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportExperiment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -404,6 +518,36 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.GetServerStats,
                     request_deserializer=recsvc_dot_v1_dot_recommender__pb2.GetServerStatsRequest.FromString,
                     response_serializer=recsvc_dot_v1_dot_recommender__pb2.ServerStats.SerializeToString,
+            ),
+            'CreateExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateExperiment,
+                    request_deserializer=recsvc_dot_v1_dot_recommender__pb2.CreateExperimentRequest.FromString,
+                    response_serializer=recsvc_dot_v1_dot_recommender__pb2.Experiment.SerializeToString,
+            ),
+            'ListExperiments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExperiments,
+                    request_deserializer=recsvc_dot_v1_dot_recommender__pb2.ListExperimentsRequest.FromString,
+                    response_serializer=recsvc_dot_v1_dot_recommender__pb2.ListExperimentsResponse.SerializeToString,
+            ),
+            'GetExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperiment,
+                    request_deserializer=recsvc_dot_v1_dot_recommender__pb2.GetExperimentRequest.FromString,
+                    response_serializer=recsvc_dot_v1_dot_recommender__pb2.Experiment.SerializeToString,
+            ),
+            'SetExperimentStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetExperimentStatus,
+                    request_deserializer=recsvc_dot_v1_dot_recommender__pb2.SetExperimentStatusRequest.FromString,
+                    response_serializer=recsvc_dot_v1_dot_recommender__pb2.Experiment.SerializeToString,
+            ),
+            'ExperimentReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExperimentReport,
+                    request_deserializer=recsvc_dot_v1_dot_recommender__pb2.ExperimentReportRequest.FromString,
+                    response_serializer=recsvc_dot_v1_dot_recommender__pb2.ExperimentReportResponse.SerializeToString,
+            ),
+            'ExportExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportExperiment,
+                    request_deserializer=recsvc_dot_v1_dot_recommender__pb2.ExportExperimentRequest.FromString,
+                    response_serializer=recsvc_dot_v1_dot_recommender__pb2.ExportExperimentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -651,6 +795,168 @@ class Admin:
             '/recsvc.v1.Admin/GetServerStats',
             recsvc_dot_v1_dot_recommender__pb2.GetServerStatsRequest.SerializeToString,
             recsvc_dot_v1_dot_recommender__pb2.ServerStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recsvc.v1.Admin/CreateExperiment',
+            recsvc_dot_v1_dot_recommender__pb2.CreateExperimentRequest.SerializeToString,
+            recsvc_dot_v1_dot_recommender__pb2.Experiment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExperiments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recsvc.v1.Admin/ListExperiments',
+            recsvc_dot_v1_dot_recommender__pb2.ListExperimentsRequest.SerializeToString,
+            recsvc_dot_v1_dot_recommender__pb2.ListExperimentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recsvc.v1.Admin/GetExperiment',
+            recsvc_dot_v1_dot_recommender__pb2.GetExperimentRequest.SerializeToString,
+            recsvc_dot_v1_dot_recommender__pb2.Experiment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetExperimentStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recsvc.v1.Admin/SetExperimentStatus',
+            recsvc_dot_v1_dot_recommender__pb2.SetExperimentStatusRequest.SerializeToString,
+            recsvc_dot_v1_dot_recommender__pb2.Experiment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExperimentReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recsvc.v1.Admin/ExperimentReport',
+            recsvc_dot_v1_dot_recommender__pb2.ExperimentReportRequest.SerializeToString,
+            recsvc_dot_v1_dot_recommender__pb2.ExperimentReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recsvc.v1.Admin/ExportExperiment',
+            recsvc_dot_v1_dot_recommender__pb2.ExportExperimentRequest.SerializeToString,
+            recsvc_dot_v1_dot_recommender__pb2.ExportExperimentResponse.FromString,
             options,
             channel_credentials,
             insecure,

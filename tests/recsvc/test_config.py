@@ -46,12 +46,12 @@ def test_environment_values_are_parsed_by_type():
 
 @pytest.mark.parametrize("env, message", [
     ({"RECSVC_PORT": "abc"}, "port (from environment RECSVC_PORT): expected an integer"),
-    ({"RECSVC_PORT": "70000"}, "port: must be within 0..65535"),
+    ({"RECSVC_PORT": "70000"}, "port (from environment RECSVC_PORT): must be within 0..65535"),
     ({"RECSVC_VERIFY_CHECKSUMS": "maybe"}, "verify_checksums (from environment RECSVC_VERIFY_CHECKSUMS): expected true or false"),
     ({"RECSVC_SUBSTITUTES_CATEGORY_MAP": '["x"]'}, "substitutes_category_map (from environment"),
-    ({"RECSVC_THREADS": "8", "RECSVC_MAX_CONCURRENT_RPCS": "4"}, "max_concurrent_rpcs: must be >= threads (8)"),
-    ({"RECSVC_STATE_URL": "mysql://x"}, "state_url: must start with sqlite:/// or postgresql://"),
-    ({"RECSVC_DEFAULT_LIMIT": "0"}, "default_limit: must be within 1..100"),
+    ({"RECSVC_THREADS": "8", "RECSVC_MAX_CONCURRENT_RPCS": "4"}, "max_concurrent_rpcs (from environment RECSVC_MAX_CONCURRENT_RPCS): must be >= threads (8)"),
+    ({"RECSVC_STATE_URL": "mysql://x"}, "state_url (from environment RECSVC_STATE_URL): must start with sqlite:/// or postgresql://"),
+    ({"RECSVC_DEFAULT_LIMIT": "0"}, "default_limit (from environment RECSVC_DEFAULT_LIMIT): must be within 1..100"),
 ])
 def test_bad_values_name_the_key(env, message):
     with pytest.raises(ConfigError) as e:

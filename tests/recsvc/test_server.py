@@ -199,7 +199,8 @@ def test_reflection_describes_every_rpc(shop):
         assert {"recsvc.v1.Recommender", "recsvc.v1.Admin", "grpc.health.v1.Health"} <= services
         pool = DescriptorPool(db)
         rec = pool.FindServiceByName("recsvc.v1.Recommender")
-        assert {m.name for m in rec.methods} == {"GetComplements", "GetSubstitutes", "GetBundle", "Recommend"}
+        assert {m.name for m in rec.methods} == {"GetComplements", "GetSubstitutes", "GetBundle", "Recommend",
+                                               "ReportEvents"}
         assert pool.FindMessageTypeByName("recsvc.v1.Filter").fields_by_name["attributes"]
 
 
