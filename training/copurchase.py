@@ -243,7 +243,7 @@ def select_top_k(
 
     n_same = np.bincount(r[s], minlength=n_products)
     n_other = np.bincount(r[~s], minlength=n_products)
-    keep_same = np.minimum(n_same, np.maximum(same_category_slots, top_k - n_other))
+    keep_same = np.minimum(n_same, np.maximum(min(same_category_slots, top_k), top_k - n_other))
     keep_other = np.minimum(n_other, top_k - keep_same)
     kept = srt[np.where(s, rank_same < keep_same[r], rank_other < keep_other[r])]
 

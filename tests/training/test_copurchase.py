@@ -205,3 +205,18 @@ def test_thin_evidence_leans_on_the_shop_wide_basket_mix():
     assert neighbours(inter, fit_copurchase(inter, CopurchaseConfig()), "new") == ["bread", "oneoff"]
     no_prior = fit_copurchase(inter, CopurchaseConfig(prior_orders=0.0))
     assert neighbours(inter, no_prior, "new") == ["oneoff", "bread"]
+
+
+def test_top_k_below_the_same_category_slots_still_fills_rows(tmp_path):
+    """A small top_k caps the same-category share instead of overflowing the row."""
+    from training.data import build_interactions
+    from training.demo_data import generate_shop, write_shop
+    from training.io import DataReport, load_catalog, load_orders
+
+    files = write_shop(generate_shop(seed=1, n_styles=60, n_users=200, n_orders=1500), tmp_path)
+    report = DataReport()
+    catalog = load_catalog(str(files["catalog"]), report)
+    inter = build_interactions(load_orders(str(files["orders"]), catalog, report), catalog)
+    model = fit_copurchase(inter, CopurchaseConfig(top_k=2, same_category_slots=10))
+    assert model.idx.shape == (inter.n_products, 2)
+    assert (model.idx[model.support[:, 0] > 0, 0] >= 0).all()
