@@ -8,23 +8,7 @@ from training.data import Interactions, MetricRow
 from training.evaluate import (EvalConfig, complement_queries, evaluate_complements, format_table,
                                popularity_lists, time_split)
 
-DAY = 86_400
-
-
-def shop(baskets: list[list[str]], category: dict[str, str], days: list[float]) -> Interactions:
-    names = sorted(category)
-    cats = sorted(set(category.values()))
-    code = {p: i for i, p in enumerate(names)}
-    sizes = [len(b) for b in baskets]
-    product = np.array([code[p] for b in baskets for p in b], np.int32)
-    return Interactions(
-        product_ids=np.array(names), category_names=np.array(cats),
-        product_category=np.array([cats.index(category[p]) for p in names], np.int32),
-        user_ids=np.array(["u"]), order=np.repeat(np.arange(len(baskets)), sizes).astype(np.int64),
-        user=np.zeros(len(product), np.int32), product=product,
-        ts=(np.repeat(np.asarray(days, float), sizes) * DAY).astype(np.int64),
-        quantity=np.ones(len(product), np.float32),
-    )
+from tests.training.baskets import DAY, shop
 
 
 def lists(inter: Interactions, rows: dict[str, list[str]], width: int = 3) -> np.ndarray:
