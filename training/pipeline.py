@@ -124,7 +124,7 @@ def evaluate_models(models: Models, train: Interactions, test: Interactions, pro
     lists = {"copurchase": models.copurchase.idx, "cocount": fit_cocount(train, cfg.copurchase.top_k).idx}
     lists.update(popularity_lists(train, k))
     rows = evaluate_complements(lists, train, test, cfg.eval)
-    rows += evaluate_personal(models.als, train, test, k=k)
+    rows += evaluate_personal(models.als, train, test, k=k, max_users=cfg.eval.max_queries, seed=cfg.eval.seed)
     # Adds the one-signal baselines (ALS-similar, content-similar, popularity in category).
     rows += evaluate_substitutes({"substitutes": models.substitutes_idx}, products, train, test, k=k,
                                  als=models.als, cfg=cfg.substitutes)

@@ -91,3 +91,22 @@ def test_k_beyond_the_catalog_pads_the_lists():
     m = evaluate_personal(als_ranking(train, ["p0", "p2", "p3", "p1", "p4"]), train, test, k=10)[0].metrics
     assert m["HitRate@10"] == m["Recall@10"] == 1.0  # both targets among the 4 unseen products
     assert m["NDCG@10"] == pytest.approx((DISCOUNT[1] + DISCOUNT[2]) / (DISCOUNT[0] + DISCOUNT[1]))
+
+
+def test_max_users_scores_a_seeded_sample_of_the_users():
+    from training.demo_data import generate_shop
+    from training.evaluate import time_split
+
+    shop = generate_shop(seed=2, n_styles=40, n_users=300, n_orders=3000)
+    orders = shop.orders[shop.orders["status"] == "paid"].merge(shop.catalog[["item_id", "product_id"]])
+    orders = orders.assign(ts=pd.to_datetime(orders["ts"]), quantity=1.0, price=np.nan)
+    items = shop.catalog.assign(title="", brand="", price=np.nan)
+    train, test = time_split(build_interactions(Orders(orders), Catalog(items)), 0.2)
+    rng = np.random.default_rng(0)
+    als = ALSModel(rng.random((train.n_products, 4), np.float32), rng.random((train.n_users, 4), np.float32))
+    everyone = evaluate_personal(als, train, test, k=5)
+    assert everyone[0].n_queries > 10
+    sampled = evaluate_personal(als, train, test, k=5, max_users=10, seed=1)
+    assert all(r.n_queries == 10 and "10 users sampled" in r.note for r in sampled)
+    again = evaluate_personal(als, train, test, k=5, max_users=10, seed=1)
+    assert [r.metrics for r in again] == [r.metrics for r in sampled]
