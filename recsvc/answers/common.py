@@ -96,6 +96,9 @@ class Answer:
     variant_ids: list[str]
     model_version: str = ""
     exposure_ids: list[str] | None = None  # per item, "" outside A/B slots; None: no slot at all
+    # Kept for A/B slots (answers/slots.py), so they need no second lookup of the ids:
+    product_codes: list[int] | None = None  # per item, the product's code in the model
+    excluded_codes: np.ndarray | None = None  # products the request ruled out (anchors, cart, shown...)
 
     @property
     def items(self) -> list[AnsweredItem]:
@@ -254,7 +257,7 @@ class Scope:
         """Dress chosen products as an answer; lookups done for all of them at once."""
         m = self.model
         if not len(products):
-            return Answer([], [], [], [], [], [], [], [], [], m.version)
+            return Answer([], [], [], [], [], [], [], [], [], m.version, None, [], self.excluded)
         p = np.asarray(products, dtype=np.int64)
         v = np.asarray(variants, dtype=np.int64)
         vl = v.tolist()
@@ -273,7 +276,8 @@ class Scope:
         vids = m.variant_ids[np.maximum(v, 0)].tolist()
         return Answer(m.product_ids[p].tolist(), list(scores), list(reasons), list(explanations),
                       m.product_title[p].tolist(), [names[c] for c in m.product_category[p].tolist()], prices, stock,
-                      [vid if b >= 0 else "" for vid, b in zip(vids, vl)], m.version)
+                      [vid if b >= 0 else "" for vid, b in zip(vids, vl)], m.version, None, p.tolist(),
+                      self.excluded)
 
     def item(self, product: int, variant: int, score: float, reason: Reason, explanation: str) -> AnsweredItem:
         return self.answer([product], [variant], [score], [reason], [explanation]).items[0]

@@ -42,17 +42,19 @@ def with_test_slots(xr: "ExperimentRuntime", live: Live, rpc: str, answer: Answe
         return answer
     m = live.model
     now = datetime.now(timezone.utc)
-    codes = m.product_index.codes(answer.item_ids).tolist()  # one vectorised lookup
-    anchor_codes = products_of(m, anchors)
-    excluded = anchor_codes + products_of(m, context.cart_item_ids) + products_of(m, context.shown_item_ids) \
-        + products_of(m, filt.exclude_item_ids)
+    # The answer carries its product codes and what the request excluded (anchors, cart,
+    # shown, filter exclusions; substitutes also frequent complements, recommend also
+    # past purchases): no second lookup of the ids here.
+    codes = list(answer.product_codes) if answer.product_codes is not None \
+        else m.product_index.codes(answer.item_ids).tolist()
+    excluded = answer.excluded_codes.tolist() if answer.excluded_codes is not None else []
     stock = live.inventory.view().product
     allowed = None
     for x in experiments:
         if len(codes) < x.experiment.slot:
             continue
         if x.experiment.targeting and allowed is None:
-            allowed = _fitting_categories(live, rpc, anchor_codes)
+            allowed = _fitting_categories(live, rpc, products_of(m, anchors))
         # Excluded products ride after the answer: place_test_item skips what it "shows".
         p = place_test_item(x, rpc, codes + excluded, stock, user_id=context.user_id or None,
                             session_id=context.session_id or None, now=now, allowed_categories=allowed)
@@ -65,6 +67,7 @@ def with_test_slots(xr: "ExperimentRuntime", live: Live, rpc: str, answer: Answe
             _insert(live, answer, p.position, p.item_code, p.exposure_id)
             codes.insert(p.position, p.item_code)
             del codes[len(answer.item_ids):]
+            answer.product_codes = codes
         else:
             answer.exposure_ids[p.position] = p.exposure_id
     return answer
