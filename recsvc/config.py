@@ -53,7 +53,9 @@ class Config:
                                     "work: a queued call waits ~30 ms at worst)", default=100)
     grace_s: float = _doc("on SIGTERM, seconds given to in-flight requests before exit",
                           default=10.0)
-    reload_poll_s: float = _doc("how often `current` is checked for a new bundle", default=2.0)
+    reload_poll_s: float = _doc("how often `current` is checked for a new bundle (a readlink: "
+                                "cheap; a new version answers within about this plus its load time)",
+                                default=1.0)
     refresh_s: float = _doc("how often stock and promotions written by other replicas (or "
                             "other worker processes) are pulled in", default=1.0)
     slow_refresh_s: float = _doc("how often price overrides written by other replicas are "
