@@ -17,6 +17,7 @@ import pytest
 
 from recsvc.v1 import recommender_pb2 as pb
 from tests.recsvc.bundles import write_apparel
+from tests.recsvc.stores import store_url  # noqa: F401  (fixture: every test on SQLite and PostgreSQL)
 from tests.recsvc.test_server import rpc_error, serving
 
 NOW = datetime.now(timezone.utc)
@@ -49,8 +50,8 @@ def model_dir(tmp_path):
 
 
 @pytest.fixture
-def shop(model_dir):
-    with serving(model_dir) as (running, client):
+def shop(model_dir, store_url):
+    with serving(model_dir, state_url=store_url) as (running, client):
         yield running, client
 
 
@@ -92,8 +93,8 @@ def test_a_test_item_is_shown_in_the_slot_only_in_stock_and_never_twice(shop):
     assert [i.item_id for i in sold_out.items] == organic and not any(i.exposure_id for i in sold_out.items)
 
 
-def test_assignment_is_stable_across_a_restart_and_control_sees_the_organic_list(model_dir):
-    with serving(model_dir) as (_, c):
+def test_assignment_is_stable_across_a_restart_and_control_sees_the_organic_list(model_dir, store_url):
+    with serving(model_dir, state_url=store_url) as (_, c):
         organic = [i.item_id for i in c.complements(["JKT-1"], limit=5).items]
         c.create_experiment(definition(share_pct=60, control_pct=40))
         before = {u: arm_of(c.complements(["JKT-1"], limit=5, user=u)) for u in USERS}
@@ -101,7 +102,7 @@ def test_assignment_is_stable_across_a_restart_and_control_sees_the_organic_list
         seen = c.complements(["JKT-1"], limit=5, user=control)
         assert [i.item_id for i in seen.items] == organic and seen.items[1].exposure_id
     assert {"test", "control", "none"} <= set(before.values())
-    with serving(model_dir) as (_, c):  # a new process state: same database, same salt
+    with serving(model_dir, state_url=store_url) as (_, c):  # a new process state: same database, same salt
         after = {u: arm_of(c.complements(["JKT-1"], limit=5, user=u)) for u in USERS}
     assert after == before
 
