@@ -100,7 +100,7 @@ def cmd_ask(args) -> int:
     filters = dict(size=args.size, attributes=_attributes(args.attr), categories=args.category,
                    include_out_of_stock=args.include_out_of_stock, min_price=args.min_price,
                    max_price=args.max_price, exclude=args.exclude)
-    ctx = dict(user=args.user, cart=args.cart)
+    ctx = dict(user=args.user, session=args.session, cart=args.cart)
     with Client(args.target, timeout=args.timeout) as c:
         if args.kind == "bundle":
             if len(args.items) != 1:
@@ -123,7 +123,8 @@ def cmd_ask(args) -> int:
                 raise SystemExit("ask substitutes: give exactly one ITEM")
             r = c.substitutes(args.items[0], limit=args.limit, **ctx, **filters)
         else:
-            r = c.recommend(limit=args.limit, user=args.user, cart=[*args.cart, *args.items], **filters)
+            r = c.recommend(limit=args.limit, user=args.user, session=args.session, cart=[*args.cart, *args.items],
+                            **filters)
         print(f"{args.kind} for {', '.join(args.items) or args.user or 'an unknown customer'}: "
               f"{len(r.items)} item(s), model {r.model_version}, request {r.request_id}")
         print(_items_table(r.items) if r.items else "(nothing matches)")
@@ -213,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("kind", choices=["complements", "substitutes", "bundle", "recommend"])
     a.add_argument("items", nargs="*", metavar="ITEM", help="variant or product id(s); recommend: context items")
     a.add_argument("--user", default="", help="customer id")
+    a.add_argument("--session", default="", help="chat session id (keys A/B slots for anonymous customers)")
     a.add_argument("--size", help="only items in stock in this size (a variant attribute)")
     a.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE", help="other variant attributes")
     a.add_argument("--limit", type=int, help="items to return (1..100, default 10)")

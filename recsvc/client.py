@@ -35,6 +35,10 @@ def _filter(include_out_of_stock: bool = False, exclude: Iterable[str] = (), cat
     return f
 
 
+def _context(user: str, session: str, cart: Iterable[str], shown: Iterable[str]) -> pb.Context:
+    return pb.Context(user_id=user, session_id=session, cart_item_ids=list(cart), shown_item_ids=list(shown))
+
+
 def _ts(t: datetime):
     from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -68,35 +72,35 @@ class Client:
         return method(request, timeout=self.timeout, metadata=metadata)
 
     # --- chatbot-facing -----------------------------------------------------------------
+    # `user` personalises and keys A/B assignment; an anonymous chat passes `session`.
     def complements(self, item_ids: Iterable[str], *, limit: int | None = None, user: str = "",
-                    cart: Iterable[str] = (), shown: Iterable[str] = (), request_id: str | None = None,
-                    **filters) -> pb.ItemsResponse:
-        r = pb.ComplementsRequest(item_ids=list(item_ids), context=pb.Context(
-            user_id=user, cart_item_ids=list(cart), shown_item_ids=list(shown)), filter=_filter(**filters))
+                    session: str = "", cart: Iterable[str] = (), shown: Iterable[str] = (),
+                    request_id: str | None = None, **filters) -> pb.ItemsResponse:
+        r = pb.ComplementsRequest(item_ids=list(item_ids), context=_context(user, session, cart, shown),
+                                  filter=_filter(**filters))
         if limit is not None:
             r.limit = limit
         return self._call(self.recommender.GetComplements, r, request_id)
 
-    def substitutes(self, item_id: str, *, limit: int | None = None, user: str = "", cart: Iterable[str] = (),
-                    shown: Iterable[str] = (), request_id: str | None = None, **filters) -> pb.ItemsResponse:
-        r = pb.SubstitutesRequest(item_id=item_id, context=pb.Context(
-            user_id=user, cart_item_ids=list(cart), shown_item_ids=list(shown)), filter=_filter(**filters))
+    def substitutes(self, item_id: str, *, limit: int | None = None, user: str = "", session: str = "",
+                    cart: Iterable[str] = (), shown: Iterable[str] = (), request_id: str | None = None,
+                    **filters) -> pb.ItemsResponse:
+        r = pb.SubstitutesRequest(item_id=item_id, context=_context(user, session, cart, shown),
+                                  filter=_filter(**filters))
         if limit is not None:
             r.limit = limit
         return self._call(self.recommender.GetSubstitutes, r, request_id)
 
-    def bundle(self, item_id: str, *, max_items: int | None = None, user: str = "", cart: Iterable[str] = (),
-               request_id: str | None = None, **filters) -> pb.BundleResponse:
-        r = pb.BundleRequest(item_id=item_id, context=pb.Context(user_id=user, cart_item_ids=list(cart)),
-                             filter=_filter(**filters))
+    def bundle(self, item_id: str, *, max_items: int | None = None, user: str = "", session: str = "",
+               cart: Iterable[str] = (), request_id: str | None = None, **filters) -> pb.BundleResponse:
+        r = pb.BundleRequest(item_id=item_id, context=_context(user, session, cart, ()), filter=_filter(**filters))
         if max_items is not None:
             r.max_items = max_items
         return self._call(self.recommender.GetBundle, r, request_id)
 
-    def recommend(self, *, user: str = "", limit: int | None = None, cart: Iterable[str] = (),
+    def recommend(self, *, user: str = "", session: str = "", limit: int | None = None, cart: Iterable[str] = (),
                   shown: Iterable[str] = (), request_id: str | None = None, **filters) -> pb.ItemsResponse:
-        r = pb.RecommendRequest(context=pb.Context(user_id=user, cart_item_ids=list(cart),
-                                                   shown_item_ids=list(shown)), filter=_filter(**filters))
+        r = pb.RecommendRequest(context=_context(user, session, cart, shown), filter=_filter(**filters))
         if limit is not None:
             r.limit = limit
         return self._call(self.recommender.Recommend, r, request_id)

@@ -107,6 +107,15 @@ def test_assignment_is_stable_across_a_restart_and_control_sees_the_organic_list
     assert after == before
 
 
+def test_an_anonymous_chat_is_assigned_by_its_session_and_keeps_its_arm(shop):
+    _, c = shop
+    c.create_experiment(definition(share_pct=100, control_pct=50))
+    assert arm_of(c.complements(["JKT-1"], limit=5)) == "none"  # no user, no session: nobody to key on
+    arms = {s: arm_of(c.complements(["JKT-1"], limit=5, session=s)) for s in (f"chat-{i}" for i in range(30))}
+    assert set(arms.values()) == {"test", "control"}
+    assert all(arm_of(c.complements(["JKT-1"], limit=5, session=s)) == arm for s, arm in arms.items())
+
+
 def test_events_are_idempotent_unknown_ones_rejected_and_the_report_fills_until_stopped(shop):
     _, c = shop
     exp = c.create_experiment(definition(control_pct=50, metric="click"))
