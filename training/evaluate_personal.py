@@ -13,8 +13,9 @@ Models, scored on the same queries:
                        the popularity baseline that knows what the user shops for
 
 Metrics (same definitions as training.evaluate): HitRate@k (a target in the top k),
-Recall@k (hits / targets), NDCG@k (binary gains, ideal = min(targets, k) hits on top),
-Coverage@k (distinct recommended products / products bought in training).
+Recall@k (hits / min(targets, k): a list of k can hold at most k), NDCG@k (binary gains,
+ideal = min(targets, k) hits on top), Coverage@k (distinct recommended products /
+products in the catalog).
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def list_metrics(recs: np.ndarray, target_keys: np.ndarray, n_targets: np.ndarra
     ideal = np.r_[0.0, np.cumsum(discount)][np.minimum(n_targets, k)]
     return {
         names[0]: float(hit.any(axis=1).mean()),
-        names[1]: float((hit.sum(axis=1) / n_targets).mean()),
+        names[1]: float((hit.sum(axis=1) / np.minimum(n_targets, k)).mean()),
         names[2]: float(((hit * discount).sum(axis=1) / ideal).mean()),
     }
 
@@ -145,10 +146,9 @@ def evaluate_personal(als: ALSModel, train: Interactions, test: Interactions, k:
         "popularity-category": _category_popularity_top_k(user_cat[users], cat, p_item_given_cat,
                                                           seen[users], k),
     }
-    bought_in_train = int((pop > 0).sum())
     rows = []
     for name, recs in lists.items():
         metrics = list_metrics(recs, target_keys, n_targets, train.n_products, k)
-        metrics[f"Coverage@{k}"] = len(np.unique(recs[recs >= 0])) / max(bought_in_train, 1)
+        metrics[f"Coverage@{k}"] = len(np.unique(recs[recs >= 0])) / max(train.n_products, 1)
         rows.append(MetricRow(task="personal", model=name, metrics=metrics, n_queries=len(users), note=note))
     return rows

@@ -51,6 +51,12 @@ def test_list_metrics_hand_computed():
         DISCOUNT[0] / (DISCOUNT[0] + DISCOUNT[1]) / 2)
 
 
+def test_recall_counts_at_most_k_targets():
+    # three targets {1, 2, 3}, a list of two holding two of them: as good as a list of two can be
+    m = list_metrics(np.array([[1, 2]]), np.array([1, 2, 3]), np.array([3]), 10, 2)
+    assert m["Recall@2"] == 1.0 and m["NDCG@2"] == pytest.approx(1.0)
+
+
 def test_personal_metrics_on_a_toy_split():
     train, test = split()
     # ALS ranks p0 (already bought by u0, so skipped), p2, p3, p1, p4
@@ -64,7 +70,7 @@ def test_personal_metrics_on_a_toy_split():
     als = by_model["als"].metrics
     assert als["HitRate@2"] == 1.0 and als["Recall@2"] == 0.5
     assert als["NDCG@2"] == pytest.approx(DISCOUNT[1] / (DISCOUNT[0] + DISCOUNT[1]))
-    assert als["Coverage@2"] == pytest.approx(2 / 3)  # {p2, p3} of the 3 products bought in training
+    assert als["Coverage@2"] == pytest.approx(2 / 5)  # {p2, p3} of the 5 catalog products
 
     # Popularity (orders): p0 2, p1 1, p2 1 -> u0 gets [p1, p2] (tie by code): a hit at rank 1.
     pop = by_model["popularity"].metrics
