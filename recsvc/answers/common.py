@@ -146,6 +146,13 @@ def products_of(model: Model, ids: Iterable[str]) -> list[int]:
     return out
 
 
+def request_exclusions(model: Model, ctx: Context, filt: ItemFilter) -> list[int]:
+    """Products the request rules out for every answer kind: cart, already shown, and
+    `filter.exclude_item_ids`."""
+    return products_of(model, ctx.cart_item_ids) + products_of(model, ctx.shown_item_ids) \
+        + products_of(model, filt.exclude_item_ids)
+
+
 class Scope:
     """The filters of one request over one snapshot, applied to candidate arrays."""
 

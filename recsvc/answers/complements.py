@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsvc.answers.common import (Answer, BadRequest, Context, ItemFilter, Live,
-                                   Reason, Scope, check_limit, products_of, resolve)
+                                   Reason, Scope, check_limit, request_exclusions, resolve)
 
 _FALLBACK_PER_CATEGORY = 8  # categories that go with one category, at most, in a fill
 
@@ -57,8 +57,7 @@ def complement_scope(live: Live, anchors: Sequence[int], ctx: Context, filt: Ite
     same_ok = live.config.complements_same_category
     own = {int(m.product_category[a]) for a in anchors}
     blocked = [c for c in own if m.category_names[c] not in same_ok]
-    excluded = list(anchors) + products_of(m, ctx.cart_item_ids) + products_of(m, ctx.shown_item_ids) \
-        + products_of(m, filt.exclude_item_ids)
+    excluded = list(anchors) + request_exclusions(m, ctx, filt)
     return Scope(live, filt, excluded, blocked)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsvc.answers.common import (Answer, Context, ItemFilter, Live, Reason, Scope,
-                                   check_limit, products_of)
+                                   check_limit, request_exclusions)
 
 _NEIGHBOURHOOD_SOURCES = 32  # bought products whose rows feed the candidates ...
 _ROW_HEAD = 20  # ... with the head of each row
@@ -35,8 +35,7 @@ def recommend(live: Live, q: RecommendQuery) -> Answer:
     check_limit(q.limit)
     m, cfg = live.model, live.config
     user = m.user_index.get(q.context.user_id) if q.context.user_id else None
-    excluded = products_of(m, q.context.cart_item_ids) + products_of(m, q.context.shown_item_ids) \
-        + products_of(m, q.filter.exclude_item_ids)
+    excluded = request_exclusions(m, q.context, q.filter)
     if user is not None:
         bought = m.user_items(user)
         repeat = [m.category_index[c] for c in cfg.recommend_repeat_categories if c in m.category_index]

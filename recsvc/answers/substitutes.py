@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsvc.answers.common import (Answer, Context, ItemFilter, Live, Reason, Scope, check_limit,
-                                   describe_attributes, products_of, resolve)
+                                   describe_attributes, request_exclusions, resolve)
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,7 @@ def substitutes(live: Live, q: SubstitutesQuery) -> Answer:
                        if c in m.category_index]
     comp = m.complements_idx[product]
     frequent = comp[(comp >= 0) & (m.complements_support[product] >= cfg.substitutes_min_complement_support)]
-    excluded = [product] + frequent.tolist() + products_of(m, q.context.cart_item_ids) \
-        + products_of(m, q.context.shown_item_ids) + products_of(m, q.filter.exclude_item_ids)
+    excluded = [product] + frequent.tolist() + request_exclusions(m, q.context, q.filter)
     scope = Scope(live, q.filter, excluded, within=allowed)
     base = scope.price_of(product, variant)
     band = cfg.substitutes_price_band
