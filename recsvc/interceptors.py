@@ -11,6 +11,10 @@
 - handler time per method, wall and CPU, in histograms (`Admin.GetServerStats`, the
   benchmark).
 
+The server applies `_call` to its own services with `instrument` (no per-call
+interceptor pipeline); `ServiceInterceptor` is also a grpc server interceptor for
+handlers registered any other way.
+
 Bounded concurrency is grpc's own `maximum_concurrent_rpcs` (see server.py): it
 rejects a call with RESOURCE_EXHAUSTED before it is queued, which an interceptor
 (running after admission) cannot do.
@@ -25,6 +29,7 @@ import math
 import os
 import threading
 import time
+import types
 from dataclasses import dataclass
 
 import grpc
@@ -149,6 +154,23 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}-"
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def instrument(self, servicer, service: str) -> object:
+        """`servicer` with every unary method of `service` (a full name, "recsvc.v1.Admin")
+        running inside `_call`, for the generated `add_*Servicer_to_server`.
+
+        The same as registering this object as a server interceptor, minus grpc's
+        interceptor pipeline on every call (10-15 % of a cheap call's CPU here), and
+        the methods stay registered ones, which grpc core matches without Python."""
+        from recsvc.v1 import recommender_pb2 as pb
+
+        wrapped = types.SimpleNamespace()
+        for m in pb.DESCRIPTOR.services_by_name[service.rpartition(".")[2]].methods:
+            behavior = getattr(servicer, m.name)
+            if not (m.client_streaming or m.server_streaming):
+                behavior = functools.partial(self._call, f"/{service}/{m.name}", behavior)
+            setattr(wrapped, m.name, behavior)
+        return wrapped
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)

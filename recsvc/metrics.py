@@ -27,8 +27,6 @@ from recsvc.answers.common import Reason
 # Reasons that mean "the model had nothing better": category popularity, category fallback.
 FALLBACK_REASONS = frozenset({Reason.CATEGORY_FALLBACK, Reason.POPULAR})
 MODEL_REASONS = frozenset({Reason.CO_PURCHASE, Reason.SIMILAR, Reason.PERSONAL})
-ANSWER_METHODS = {f"/recsvc.v1.Recommender/{m}": m for m in ("GetComplements", "GetSubstitutes", "GetBundle",
-                                                                "Recommend")}
 # Handlers take ~0.1-1 ms; a reload or a store outage can push a call to seconds.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
@@ -84,15 +82,13 @@ class Metrics:
         self._created = float("nan")
         self.model_age.set_function(lambda: time.time() - self._created)
         self._calls: dict[tuple[str, str], tuple] = {}
-        self._answers: dict[tuple[str, str], object] = {}
-        self._items: dict[tuple[str, int], object] = {}
+        self._answer_plans: dict[tuple[str, tuple[int, ...]], list[tuple[object, int]]] = {}
         self._server: WSGIServer | None = None
 
     # --- request path -------------------------------------------------------------------
     def observe_call(self, method: str, seconds: float, code: str, response: object = None) -> None:
-        """One finished call (`code`: a grpc.StatusCode name); a recommendation's items are
-        counted by reason (the reasons say model or fallback, and each test slot is one
-        experiment exposure)."""
+        """One finished call (`code`: a grpc.StatusCode name). A recommendation's items are
+        counted by the service itself (`observe_answer`, from the answer's reasons)."""
         key = (method, code)
         children = self._calls.get(key)
         if children is None:  # first call of this kind: resolve the label children once
@@ -103,30 +99,33 @@ class Metrics:
         children[1].observe(seconds)
         if response is None:
             return
-        if method in ANSWER_METHODS:
-            self.observe_answer(ANSWER_METHODS[method], [item.reason for item in response.items])
-        elif method == "/recsvc.v1.Admin/UpdateStock":  # acknowledged: the store committed them
+        if method == "/recsvc.v1.Admin/UpdateStock":  # acknowledged: the store committed them
             self.stock_updates.inc(response.applied)
         elif method == "/recsvc.v1.Admin/UpdatePrices":
             self.price_updates.inc(response.applied)
 
     def observe_answer(self, method: str, reasons: Iterable[int]) -> None:
         """Count an answer's items by reason, and the answer by source (model / fallback)."""
+        key = (method, tuple(reasons))
+        plan = self._answer_plans.get(key)
+        if plan is None:  # a new mix of reasons: work out which counters move, once
+            plan = self._plan_answer(*key)
+            if len(self._answer_plans) >= 4096:  # mixes repeat; bound the table anyway
+                self._answer_plans.clear()
+            self._answer_plans[key] = plan
+        for child, n in plan:
+            child.inc(n)
+
+    def _plan_answer(self, method: str, reasons: tuple[int, ...]) -> list[tuple[object, int]]:
         counts: dict[int, int] = {}
         for r in reasons:
             counts[r] = counts.get(r, 0) + 1
         source = answer_source(counts)
+        plan: list[tuple[object, int]] = [(self.answers.labels(method, source), 1)]
         if Reason.TEST_SLOT in counts:
-            self.exposures.inc(counts[Reason.TEST_SLOT])
-        child = self._answers.get((method, source))
-        if child is None:
-            child = self._answers[(method, source)] = self.answers.labels(method, source)
-        child.inc()
-        for reason, n in counts.items():
-            item = self._items.get((method, reason))
-            if item is None:
-                item = self._items[(method, reason)] = self.items.labels(method, _reason_name(reason))
-            item.inc(n)
+            plan.append((self.exposures, counts[Reason.TEST_SLOT]))
+        plan += [(self.items.labels(method, _reason_name(reason)), n) for reason, n in counts.items()]
+        return plan
 
     # --- model lifecycle ----------------------------------------------------------------
     def model_swapped(self, version: str, created_epoch_s: float | None) -> None:

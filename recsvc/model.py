@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -82,6 +83,20 @@ class Model:
     user_items_indices: np.ndarray
     loaded_at: datetime
     load_seconds: float
+
+    # Lists of what a request reads entry by entry (a few dozen a call): a list hands
+    # back the object, where numpy builds a scalar (or decodes a string) every time.
+    @cached_property
+    def product_category_list(self) -> list[int]:
+        return self.product_category.tolist()
+
+    @cached_property
+    def product_id_list(self) -> list[str]:
+        return self.product_ids.tolist()
+
+    @cached_property
+    def product_title_list(self) -> list[str]:
+        return self.product_title.tolist()
 
     @property
     def n_products(self) -> int:
@@ -231,7 +246,7 @@ def load_model(path: str | Path, *, verify: bool = True) -> Model:
     user_index = IdIndex(np.asarray(a["user_ids"], dtype=str))
     _check(not user_index.has_duplicates(), path, "user_ids are not unique")
 
-    return Model(
+    model = Model(
         version=b.version, path=path, manifest=b.manifest,
         product_ids=product_ids, product_index=product_index, product_title=titles,
         product_category=product_category,
@@ -251,3 +266,6 @@ def load_model(path: str | Path, *, verify: bool = True) -> Model:
         user_items_indptr=a["user_items_indptr"], user_items_indices=a["user_items_indices"],
         loaded_at=datetime.now(timezone.utc), load_seconds=time.perf_counter() - t0,
     )
+    for lists in ("product_category_list", "product_id_list", "product_title_list"):
+        getattr(model, lists)  # built here, not in the first request after a swap
+    return model

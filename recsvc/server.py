@@ -19,6 +19,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -56,14 +57,18 @@ def _live(runtime: Runtime) -> Live:
 
 
 class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, on_answer: Callable[[str, list[int]], None] | None = None) -> None:
         self._rt = runtime
+        # on_answer(method, reasons of the items): metrics, counted from the answer's own
+        # list rather than read back out of the response message
+        self._on_answer = on_answer or (lambda method, reasons: None)
 
     def GetComplements(self, request, context):
         live = _live(self._rt)
         q = wire.complements_query(request, live.config.default_limit)
         a = with_test_slots(self._rt.experiments, live, "complements", complements(live, q), q.context, q.filter,
                             q.item_ids)
+        self._on_answer("GetComplements", a.reasons)
         return wire.items_response(a, request_id())
 
     def GetSubstitutes(self, request, context):
@@ -71,16 +76,20 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
         q = wire.substitutes_query(request, live.config.default_limit)
         a = with_test_slots(self._rt.experiments, live, "substitutes", substitutes(live, q), q.context, q.filter,
                             (q.item_id,))
+        self._on_answer("GetSubstitutes", a.reasons)
         return wire.items_response(a, request_id())
 
     def GetBundle(self, request, context):
         live = _live(self._rt)
-        return wire.bundle_response(bundle(live, wire.bundle_query(request), datetime.now(timezone.utc)), request_id())
+        b = bundle(live, wire.bundle_query(request), datetime.now(timezone.utc))
+        self._on_answer("GetBundle", [i.reason for i in b.items])
+        return wire.bundle_response(b, request_id())
 
     def Recommend(self, request, context):
         live = _live(self._rt)
         q = wire.recommend_query(request, live.config.default_limit)
         a = with_test_slots(self._rt.experiments, live, "recommend", recommend(live, q), q.context, q.filter)
+        self._on_answer("Recommend", a.reasons)
         return wire.items_response(a, request_id())
 
 
@@ -173,11 +182,12 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     stats, metrics = HandlerStats(), Metrics()
     metrics.track_in_flight(lambda: stats.in_flight)
     executor = futures.ThreadPoolExecutor(config.threads, thread_name_prefix="recsvc-rpc")
-    server = grpc.server(executor, interceptors=[ServiceInterceptor(stats, metrics.observe_call)],
-                         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+    server = grpc.server(executor, maximum_concurrent_rpcs=config.max_concurrent_rpcs,
                          options=[("grpc.so_reuseport", 1 if config.workers > 1 else 0)])
-    pb_grpc.add_RecommenderServicer_to_server(RecommenderService(runtime), server)
-    pb_grpc.add_AdminServicer_to_server(AdminService(runtime, stats), server)
+    calls = ServiceInterceptor(stats, metrics.observe_call)
+    pb_grpc.add_RecommenderServicer_to_server(
+        calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER), server)
+    pb_grpc.add_AdminServicer_to_server(calls.instrument(AdminService(runtime, stats), ADMIN), server)
     checker = health.HealthServicer(experimental_non_blocking=True,
                                     experimental_thread_pool=futures.ThreadPoolExecutor(1))
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)

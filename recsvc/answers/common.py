@@ -8,7 +8,7 @@ never over the catalog.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,7 +98,7 @@ class Answer:
     exposure_ids: list[str] | None = None  # per item, "" outside A/B slots; None: no slot at all
     # Kept for A/B slots (answers/slots.py), so they need no second lookup of the ids:
     product_codes: list[int] | None = None  # per item, the product's code in the model
-    excluded_codes: np.ndarray | None = None  # products the request ruled out (anchors, cart, shown...)
+    excluded_codes: Collection[int] | None = None  # products the request ruled out (anchors, cart, shown...)
 
     @property
     def items(self) -> list[AnsweredItem]:
@@ -154,7 +154,13 @@ def request_exclusions(model: Model, ctx: Context, filt: ItemFilter) -> list[int
 
 
 class Scope:
-    """The filters of one request over one snapshot, applied to candidate arrays."""
+    """The filters of one request over one snapshot, applied to candidates.
+
+    Two ways, same rules: `first` walks a ranked list in plain Python and stops as soon
+    as the answer is full (a request reads 10-30 candidates of a 50-long row, where a
+    numpy call's fixed cost would dominate); `keep` tests a whole array at once (the
+    hundreds of candidates a personal recommendation scores).
+    """
 
     def __init__(self, live: Live, filt: ItemFilter, excluded: Sequence[int],
                  blocked_categories: Sequence[int] = (), within: Sequence[int] | None = None) -> None:
@@ -166,23 +172,22 @@ class Scope:
         self.stock: StockView = live.inventory.view()
         self.prices: PriceView = live.prices.view()
         self.filt = filt
-        self.excluded = np.asarray(sorted(set(excluded)), dtype=np.int32)
-        self.category_ok: np.ndarray | None = None
-        if filt.categories or blocked_categories or within is not None:
-            ok = np.ones(len(m.category_names), bool)
-            if filt.categories:
-                ok[:] = False
-                for i, name in enumerate(filt.categories):
-                    code = m.category_index.get(name)
-                    if code is None:
-                        raise BadRequest(f"filter.categories[{i}]", f"unknown category {name!r}")
-                    ok[code] = True
-            if within is not None:
-                inside = np.zeros_like(ok)
-                inside[list(within)] = True
-                ok &= inside
-            ok[list(blocked_categories)] = False
-            self.category_ok = ok
+        self.excluded_set = set(excluded)
+        self._excluded: np.ndarray | None = None
+        allowed: set[int] | None = None
+        if filt.categories:
+            allowed = set()
+            for i, name in enumerate(filt.categories):
+                code = m.category_index.get(name)
+                if code is None:
+                    raise BadRequest(f"filter.categories[{i}]", f"unknown category {name!r}")
+                allowed.add(code)
+        if within is not None:
+            allowed = set(within) if allowed is None else allowed & set(within)
+        self.allowed_categories = allowed
+        self.blocked_categories = set(blocked_categories)
+        self._category_ok: np.ndarray | None = None
+        self.price_lo, self.price_hi = filt.min_price, filt.max_price
         self.attrs: list[tuple[np.ndarray, int]] = []
         for name, value in filt.attributes.items():
             attr = m.attributes.get(name)
@@ -191,32 +196,100 @@ class Scope:
                 raise BadRequest(f"filter.attributes[{name!r}]", f"unknown attribute (the catalog has: {known})")
             self.attrs.append((attr.codes, attr.values.get(value, -2)))  # -2 matches no variant
 
+    @property
+    def excluded(self) -> np.ndarray:
+        if self._excluded is None:
+            self._excluded = np.asarray(sorted(self.excluded_set), dtype=np.int32)
+        return self._excluded
+
+    @property
+    def category_ok(self) -> np.ndarray | None:
+        """Per category code: may it be answered (None: every category may)."""
+        if self._category_ok is None and (self.allowed_categories is not None or self.blocked_categories):
+            ok = np.ones(len(self.model.category_names), bool)
+            if self.allowed_categories is not None:
+                ok[:] = False
+                ok[list(self.allowed_categories)] = True
+            ok[list(self.blocked_categories)] = False
+            self._category_ok = ok
+        return self._category_ok
+
+    def first(self, cands: Sequence[int], limit: int) -> tuple[list[int], list[int]]:
+        """Positions in `cands` (product codes, -1 = padding) of the first `limit` that pass
+        every filter, and the matching variant of each (-1 without an attribute filter)."""
+        m, f = self.model, self.filt
+        excluded = self.excluded_set
+        attrs = self.attrs  # then stock is a property of the variant, tested last
+        stock = None if f.include_out_of_stock or attrs else self.stock.product
+        allowed, blocked = self.allowed_categories, self.blocked_categories
+        category = m.product_category_list if (allowed is not None or blocked) else None
+        lo, hi = self.price_lo, self.price_hi
+        price = self.prices.product if (lo is not None or hi is not None) else None
+        pos: list[int] = []
+        var: list[int] = []
+        for i, c in enumerate(cands):
+            if c < 0 or c in excluded:
+                continue
+            if stock is not None and not stock[c]:
+                continue
+            if category is not None:
+                k = category[c]
+                if k in blocked or (allowed is not None and k not in allowed):
+                    continue
+            if price is not None:  # NaN (unknown) fails any bound
+                x = price[c]
+                if (lo is not None and not x >= lo) or (hi is not None and not x <= hi):
+                    continue
+            if attrs:
+                v = self._variant_of(c)
+                if v < 0:
+                    continue
+                var.append(v)
+            pos.append(i)
+            if len(pos) >= limit:
+                break
+        return pos, var if attrs else [-1] * len(pos)
+
+    def _variant_of(self, product: int) -> int:
+        """The first variant of `product` with every asked attribute (in stock unless
+        out-of-stock items are asked for), else -1."""
+        m = self.model
+        in_stock = None if self.filt.include_out_of_stock else self.stock.variant
+        indptr = m.product_variants_indptr
+        for v in m.product_variants[indptr[product]:indptr[product + 1]].tolist():
+            if (in_stock is None or in_stock[v]) and all(codes[v] == code for codes, code in self.attrs):
+                return v
+        return -1
+
     def keep(self, cands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mask of candidates passing every filter, the matching variant per candidate or -1)."""
         m, f = self.model, self.filt
         # Start from the stock test (a fresh array): it applies to nearly every request.
         by_product_stock = not self.attrs and not f.include_out_of_stock
         ok = self.stock.product[cands] if by_product_stock else np.ones(len(cands), bool)
-        if len(self.excluded):
-            if len(cands) * len(self.excluded) <= 4096:  # small: one broadcast compare
-                ok &= ~(cands[:, None] == self.excluded[None, :]).any(1)
+        if self.excluded_set:
+            excluded = self.excluded
+            if len(cands) * len(excluded) <= 4096:  # small: one broadcast compare
+                ok &= ~(cands[:, None] == excluded[None, :]).any(1)
             else:
                 out = np.zeros(m.n_products, bool)
-                out[self.excluded] = True
+                out[excluded] = True
                 ok &= ~out[cands]
-        if self.category_ok is not None:
-            ok &= self.category_ok[m.product_category[cands]]
-        if f.min_price is not None or f.max_price is not None:
+        category_ok = self.category_ok
+        if category_ok is not None:
+            ok &= category_ok[m.product_category[cands]]
+        if self.price_lo is not None or self.price_hi is not None:
             price = self.prices.product[cands]  # NaN (unknown) fails any price bound
-            if f.min_price is not None:
-                ok &= price >= f.min_price
-            if f.max_price is not None:
-                ok &= price <= f.max_price
-        if self.attrs:
-            has, variant = self._variant_match(cands)
-            ok &= has
-            return ok, variant
-        return ok, np.full(len(cands), -1, np.int32)
+            if self.price_lo is not None:
+                ok &= price >= self.price_lo
+            if self.price_hi is not None:
+                ok &= price <= self.price_hi
+        variant = np.full(len(cands), -1, np.int32)
+        if self.attrs:  # variants only of the candidates the product-level tests left
+            idx = np.flatnonzero(ok)
+            has, variant[idx] = self._variant_match(cands[idx])
+            ok[idx] = has
+        return ok, variant
 
     def _variant_match(self, cands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per candidate: has it a variant with every asked attribute (in stock unless
@@ -232,62 +305,75 @@ class Scope:
         chosen[owner[hits]] = variants[hits]
         return chosen >= 0, chosen
 
-    def walk(self, ranked: np.ndarray, need: int, extra: Callable[[np.ndarray], np.ndarray] | None = None
-             ) -> tuple[np.ndarray, np.ndarray]:
-        """The first `need` products of a ranked list that pass the filters (and `extra`,
-        a test over a chunk of products, when given), read in chunks so that a popular
-        list of 10k products costs only what it takes to fill the answer."""
-        got_p: list[np.ndarray] = []
-        got_v: list[np.ndarray] = []
-        n, step = 0, max(64, 4 * need)
-        for lo in range(0, min(len(ranked), SCAN_CAP), step):
-            chunk = ranked[lo:lo + step]
-            ok, var = self.keep(chunk)
-            if extra is not None:
-                ok &= extra(chunk)
-            idx = np.flatnonzero(ok)[:need - n]
-            got_p.append(chunk[idx])
-            got_v.append(var[idx])
-            n += len(idx)
-            if n >= need:
+    def walk(self, ranked: np.ndarray, need: int) -> tuple[list[int], list[int]]:
+        """The first `need` products of a ranked list that pass the filters (and their
+        variants). The head is read one by one (it usually fills the answer); past it,
+        chunks growing 4x are tested at once, so a strict filter over a 10k popular list
+        costs a few array operations, not 10k steps."""
+        got_p: list[int] = []
+        got_v: list[int] = []
+        head = max(16, 2 * need)
+        for lo, hi in chunks(min(len(ranked), SCAN_CAP), head):
+            if lo == 0:
+                chunk = ranked[:hi].tolist()
+                pos, var = self.first(chunk, need)
+                got_p += [chunk[i] for i in pos]
+                got_v += var
+            else:
+                part = ranked[lo:hi]
+                ok, var_arr = self.keep(part)
+                idx = np.flatnonzero(ok)[:need - len(got_p)]
+                got_p += part[idx].tolist()
+                got_v += var_arr[idx].tolist()
+            if len(got_p) >= need:
                 break
-        if not got_p:
-            return np.empty(0, np.int32), np.empty(0, np.int32)
-        return np.concatenate(got_p), np.concatenate(got_v)
+        return got_p, got_v
 
     def price_of(self, product: int, variant: int) -> float | None:
         x = self.prices.variant[variant] if variant >= 0 else self.prices.product[product]
         return None if x != x else float(x)  # NaN: the catalog has no price
 
+    def narrow_prices(self, lo: float, hi: float) -> None:
+        """Only products priced within [lo, hi] pass, besides the filter's own bounds."""
+        self.price_lo = lo if self.price_lo is None else max(lo, self.price_lo)
+        self.price_hi = hi if self.price_hi is None else min(hi, self.price_hi)
+
     def answer(self, products: Sequence[int], variants: Sequence[int], scores: Sequence[float],
                reasons: Sequence[Reason], explanations: Sequence[str]) -> Answer:
-        """Dress chosen products as an answer; lookups done for all of them at once."""
+        """Dress chosen products as an answer (a handful: read one by one)."""
         m = self.model
-        if not len(products):
-            return Answer([], [], [], [], [], [], [], [], [], m.version, None, [], self.excluded)
-        p = np.asarray(products, dtype=np.int64)
-        v = np.asarray(variants, dtype=np.int64)
-        vl = v.tolist()
-        if max(vl) < 0:  # no variant chosen (no attribute filter): product-level figures
-            price, stock = self.prices.product[p], self.stock.product[p]
-        else:
-            has_v = v >= 0
-            vv = np.where(has_v, v, 0)
-            price = np.where(has_v, self.prices.variant[vv], self.prices.product[p])
-            stock = np.where(has_v, self.stock.variant[vv], self.stock.product[p])
-        prices = price.tolist()
-        if np.isnan(price.sum()):  # unknown prices (NaN) travel as None
-            prices = [None if x != x else x for x in prices]
-        stock = stock.tolist()
-        names = m.category_names
-        vids = m.variant_ids[np.maximum(v, 0)].tolist()
-        return Answer(m.product_ids[p].tolist(), list(scores), list(reasons), list(explanations),
-                      m.product_title[p].tolist(), [names[c] for c in m.product_category[p].tolist()], prices, stock,
-                      [vid if b >= 0 else "" for vid, b in zip(vids, vl)], m.version, None, p.tolist(),
-                      self.excluded)
+        product_ids, titles, category, names = m.product_id_list, m.product_title_list, m.product_category_list, \
+            m.category_names
+        variant_ids = m.variant_ids
+        p_price, v_price, p_stock, v_stock = self.prices.product, self.prices.variant, self.stock.product, \
+            self.stock.variant
+        ids, title, cats, prices, stock, vids = [], [], [], [], [], []
+        for p, v in zip(products, variants):
+            ids.append(product_ids[p])
+            title.append(titles[p])
+            cats.append(names[category[p]])
+            if v >= 0:  # the variant the filter asked for: its own price and stock
+                x, s = v_price[v], v_stock[v]
+                vids.append(str(variant_ids[v]))
+            else:
+                x, s = p_price[p], p_stock[p]
+                vids.append("")
+            prices.append(None if x != x else float(x))  # NaN: the catalog has no price
+            stock.append(bool(s))
+        return Answer(ids, list(scores), list(reasons), list(explanations), title, cats, prices, stock, vids,
+                      m.version, None, [int(p) for p in products], self.excluded_set)
 
     def item(self, product: int, variant: int, score: float, reason: Reason, explanation: str) -> AnsweredItem:
         return self.answer([product], [variant], [score], [reason], [explanation]).items[0]
+
+
+def chunks(n: int, head: int) -> Iterable[tuple[int, int]]:
+    """[0, head), then ranges growing 4x, up to n."""
+    lo, size = 0, head
+    while lo < n:
+        yield lo, min(n, lo + size)
+        lo += size
+        size *= 4
 
 
 def describe_attributes(attributes: dict[str, str]) -> str:

@@ -11,13 +11,13 @@ pairs of trousers.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from recsvc.answers.common import (Answer, BadRequest, Context, ItemFilter, Live,
-                                   Reason, Scope, check_limit, request_exclusions, resolve)
+from recsvc.answers.common import (SCAN_CAP, Answer, BadRequest, Context, ItemFilter, Live, Reason, Scope,
+                                   check_limit, chunks, request_exclusions, resolve)
 
 _FALLBACK_PER_CATEGORY = 8  # categories that go with one category, at most, in a fill
 
@@ -66,10 +66,12 @@ def pick_complements(scope: Scope, anchors: Sequence[int], limit: int) -> Picks:
     m = scope.model
     if len(anchors) == 1:  # the common case: one stored row, already best first
         a = anchors[0]
-        cands, score, support = m.complements_idx[a], m.complements_score[a], m.complements_support[a]
-        ok, variant = scope.keep(np.maximum(cands, 0))
-        order = np.flatnonzero(ok & (cands >= 0))[:limit]
-        source = np.zeros(len(cands), np.int64)
+        row = m.complements_idx[a].tolist()
+        pos, variants = scope.first(row, limit)
+        scores, support = m.complements_score[a], m.complements_support[a]
+        said = _said_together_one
+        picks = Picks([row[i] for i in pos], variants, [float(scores[i]) for i in pos],
+                      [Reason.CO_PURCHASE] * len(pos), [said(int(support[i])) for i in pos])
     else:
         idx = m.complements_idx[anchors]
         valid = idx >= 0
@@ -79,9 +81,9 @@ def pick_complements(scope: Scope, anchors: Sequence[int], limit: int) -> Picks:
         ok, variant = scope.keep(cands)
         keep = np.flatnonzero(ok)
         order = keep[np.argsort(-score[keep], kind="stable")][:limit]
-    picks = Picks(cands[order].tolist(), variant[order].tolist(), score[order].astype(float).tolist(),
-                  [Reason.CO_PURCHASE] * len(order),
-                  [_said_together(m, anchors, s, r) for s, r in zip(support[order].tolist(), source[order].tolist())])
+        picks = Picks(cands[order].tolist(), variant[order].tolist(), score[order].astype(float).tolist(),
+                      [Reason.CO_PURCHASE] * len(order),
+                      [_said_together(m, anchors, s, r) for s, r in zip(support[order].tolist(), source[order].tolist())])
     if len(picks.products) < limit:
         _fill_from_categories(scope, anchors, limit, picks)
     return picks
@@ -100,12 +102,16 @@ def _merge(cands: np.ndarray, score: np.ndarray, support: np.ndarray, source: np
     return uniq, total, best, best_source
 
 
-def _said_together(m, anchors: Sequence[int], support: int, source: int) -> str:
+def _said_together_one(support: int) -> str:
     if support <= 0:
         return "often bought together"
+    return f"bought together in {support:,} order{'s' if support != 1 else ''}"
+
+
+def _said_together(m, anchors: Sequence[int], support: int, source: int) -> str:
+    if support <= 0 or len(anchors) == 1:
+        return _said_together_one(support)
     orders = f"{support:,} order{'s' if support != 1 else ''}"
-    if len(anchors) == 1:
-        return f"bought together in {orders}"
     return f"bought together with {m.product_title[anchors[source]] or m.product_ids[anchors[source]]} in {orders}"
 
 
@@ -127,29 +133,37 @@ def _fill_from_categories(scope: Scope, anchors: Sequence[int], limit: int, pick
     ranked = np.argsort(-total, kind="stable")
     need = limit - len(picks.products)
     taken = set(picks.products)
-    per_cat: list[tuple[int, float, int, np.ndarray, np.ndarray]] = []
-    for j in ranked:
-        c = int(uniq[j])
-        prods, vars_ = scope.walk(m.popular_in(c), need + len(taken))
-        keep = [i for i, p in enumerate(prods.tolist()) if p not in taken]
-        if keep:
-            per_cat.append((c, float(total[j]), int(source[j]), prods[keep], vars_[keep]))
+    # Each category's passing products, read lazily: the round robin below takes only a
+    # few from each, so a walk over a whole popular list would be wasted.
+    per_cat = [(int(uniq[j]), float(total[j]), int(source[j]), _passing(scope, m.popular_in(int(uniq[j])), taken))
+               for j in ranked.tolist()]
     floor = min(picks.scores) if picks.scores else None
     for rank in range(need):  # round robin: every category's best, then every second best...
-        for c, cs, src, prods, vars_ in per_cat:
+        for c, cs, src, passing in per_cat:
             if len(picks.products) >= limit:
                 return
-            if rank < len(prods) and int(prods[rank]) not in taken:
-                p = int(prods[rank])
+            got = next(passing, None)
+            if got is not None:
+                p, variant = got
                 taken.add(p)
                 s = cs / (rank + 1)
                 if floor is not None:
                     s = min(s, floor)  # fills rank below every co-purchase item
                 floor = s
                 picks.products.append(p)
-                picks.variants.append(int(vars_[rank]))
+                picks.variants.append(variant)
                 picks.scores.append(s)
                 picks.reasons.append(Reason.CATEGORY_FALLBACK)
                 anchor_cat = m.category_names[own[src]]
                 picks.explanations.append(f"popular in {m.category_names[c]}, which goes well with {anchor_cat}")
 
+
+
+def _passing(scope: Scope, ranked: np.ndarray, taken: set[int]) -> Iterator[tuple[int, int]]:
+    """(product, variant) of `ranked` that pass the filters and are not taken yet, in order."""
+    for lo, hi in chunks(min(len(ranked), SCAN_CAP), 8):
+        part = ranked[lo:hi].tolist()
+        pos, variants = scope.first(part, len(part))
+        for i, v in zip(pos, variants):
+            if part[i] not in taken:
+                yield part[i], v

@@ -22,6 +22,7 @@ from recsvc.answers.common import (Answer, Context, ItemFilter, Live, Reason, Sc
 _NEIGHBOURHOOD_SOURCES = 32  # bought products whose rows feed the candidates ...
 _ROW_HEAD = 20  # ... with the head of each row
 _POPULAR_CANDIDATES = 100
+_HEAD_FACTOR = 3  # best-scored candidates per answer slot tried before filtering them all
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,19 @@ def _personal(scope: Scope, live: Live, user: int, limit: int) -> tuple[list[int
         universe = np.arange(m.n_products, dtype=np.int32)
         scores = m.item_factors @ u
     scores = np.asarray(scores, dtype=np.float64)
+    # The best few, filtered one by one, usually fill the answer; else filter them all.
+    head = min(len(universe), _HEAD_FACTOR * limit)
+    if head < len(universe):
+        top = np.argpartition(-scores, head - 1)[:head]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        cands = list(dict.fromkeys(universe[top].tolist()))  # the neighbourhood repeats products
+        pos, variant = scope.first(cands, limit)
+        if len(pos) == limit:
+            best = {p: float(x) for p, x in zip(universe[top].tolist(), scores[top].tolist())}
+            chosen = [cands[i] for i in pos]
+            return chosen, variant, [best[p] for p in chosen]
+    universe, first_seen = np.unique(universe, return_index=True)
+    scores = scores[first_seen]
     ok, variant = scope.keep(universe)
     idx = np.flatnonzero(ok)
     if len(idx) > limit:
@@ -81,15 +95,16 @@ def _personal(scope: Scope, live: Live, user: int, limit: int) -> tuple[list[int
 
 
 def _neighbourhood(m, user: int, cats: list[int]) -> np.ndarray:
-    """Candidates near a customer: rows of what they bought, plus popular products."""
+    """Candidates near a customer: rows of what they bought, plus popular products
+    (repeats left in: the caller dedupes only what it reads)."""
     bought = m.user_items(user)[:_NEIGHBOURHOOD_SOURCES]
     parts = [m.complements_idx[bought, :_ROW_HEAD].ravel(), m.substitutes_idx[bought, :_ROW_HEAD].ravel()]
     if cats:
         parts += [m.popular_in(c)[:_POPULAR_CANDIDATES] for c in cats]
     else:
         parts.append(m.popular_order[:_POPULAR_CANDIDATES])
-    cands = np.unique(np.concatenate(parts))
-    return cands[cands >= 0].astype(np.int32)
+    cands = np.concatenate(parts)
+    return cands[cands >= 0]
 
 
 def _fill_popular(scope: Scope, q: RecommendQuery, products: list[int], variants: list[int], scores: list[float],
@@ -100,14 +115,12 @@ def _fill_popular(scope: Scope, q: RecommendQuery, products: list[int], variants
     cats = _asked_categories(scope)
     if cats:  # each category's head, merged by popularity
         found = [scope.walk(m.popular_in(c), need + len(taken)) for c in cats]
-        prods = np.concatenate([f[0] for f in found])
-        vars_ = np.concatenate([f[1] for f in found])
-        order = np.argsort(-m.popularity[prods], kind="stable")
-        prods, vars_ = prods[order], vars_[order]
+        merged = sorted(((float(m.popularity[p]), p, v) for f in found for p, v in zip(*f)), key=lambda x: -x[0])
+        prods, vars_ = [p for _, p, _ in merged], [v for _, _, v in merged]
     else:
         prods, vars_ = scope.walk(m.popular_order, need + len(taken))
     floor = scores[-1] if scores else None
-    for p, v in zip(prods.tolist(), vars_.tolist()):
+    for p, v in zip(prods, vars_):
         if len(products) >= q.limit:
             break
         if p in taken:

@@ -47,7 +47,7 @@ def with_test_slots(xr: "ExperimentRuntime", live: Live, rpc: str, answer: Answe
     # past purchases): no second lookup of the ids here.
     codes = list(answer.product_codes) if answer.product_codes is not None \
         else m.product_index.codes(answer.item_ids).tolist()
-    excluded = answer.excluded_codes.tolist() if answer.excluded_codes is not None else []
+    excluded = list(answer.excluded_codes) if answer.excluded_codes is not None else []
     stock = live.inventory.view().product
     allowed = None
     for x in experiments:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from recsvc.answers.common import (Answer, Context, ItemFilter, Live, Reason, Scope, check_limit,
                                    describe_attributes, request_exclusions, resolve)
 
@@ -38,21 +36,13 @@ def substitutes(live: Live, q: SubstitutesQuery) -> Answer:
     scope = Scope(live, q.filter, excluded, within=allowed)
     base = scope.price_of(product, variant)
     band = cfg.substitutes_price_band
-
-    def in_band(cands: np.ndarray) -> np.ndarray:
-        if base is None or band <= 0:
-            return np.ones(len(cands), bool)
-        price = scope.prices.product[cands]
-        return (price >= base * (1 - band)) & (price <= base * (1 + band))
-
-    row = m.substitutes_idx[product]
-    valid = row >= 0
-    cands, score = row[valid], m.substitutes_score[product][valid]
-    ok, var = scope.keep(cands)
-    ok &= in_band(cands)
-    chosen = np.flatnonzero(ok)[:q.limit]  # rows are stored best first
-    products, variants = cands[chosen].tolist(), var[chosen].tolist()
-    scores = score[chosen].astype(float).tolist()
+    if base is not None and band > 0:
+        scope.narrow_prices(base * (1 - band), base * (1 + band))
+    row = m.substitutes_idx[product].tolist()
+    chosen, variants = scope.first(row, q.limit)  # rows are stored best first
+    products = [row[i] for i in chosen]
+    score_row = m.substitutes_score[product]
+    scores = [float(score_row[i]) for i in chosen]
     reasons = [Reason.SIMILAR] * len(products)
     why = _explain("similar style", scope, q.filter, base, products, variants)
     taken = set(products)
@@ -60,8 +50,8 @@ def substitutes(live: Live, q: SubstitutesQuery) -> Answer:
     for c in allowed:  # too few: the category's popular products, under the same rules
         if len(products) >= q.limit:
             break
-        prods, vars_ = scope.walk(m.popular_in(c), q.limit - len(products) + len(taken), extra=in_band)
-        for p, v in zip(prods.tolist(), vars_.tolist()):
+        prods, vars_ = scope.walk(m.popular_in(c), q.limit - len(products) + len(taken))
+        for p, v in zip(prods, vars_):
             if len(products) >= q.limit:
                 break
             if p not in taken:
