@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recsvc.idindex import IdIndex
+
 from recsvc.store.base import StockUpdate, Store
 
 
@@ -47,7 +49,7 @@ class StockView:
 
 class Inventory:
     def __init__(self, store: Store, item_ids: np.ndarray, item_product: np.ndarray,
-                 n_products: int) -> None:
+                 n_products: int, index: IdIndex | None = None) -> None:
         item_product = np.asarray(item_product, dtype=np.int32)
         if len(item_ids) != len(item_product):
             raise ValueError(f"item_product: {len(item_product)} codes for {len(item_ids)} items")
@@ -57,7 +59,9 @@ class Inventory:
         self._item_ids = np.asarray(item_ids)
         self._item_product = item_product
         self._n_products = int(n_products)
-        self._index = {str(item_id): i for i, item_id in enumerate(self._item_ids)}
+        # The model's index when given (a hot swap must not spend half a second holding
+        # the GIL on a dict of 300k ids while requests wait); else one built here.
+        self._index = index if index is not None else IdIndex(self._item_ids)
         self._lock = threading.Lock()
         # Every record has seq >= 1, so "changes since 0" is the whole table, read
         # together with the seq it is current to.
@@ -93,7 +97,8 @@ class Inventory:
         Raises UnknownItems (nothing stored, nothing changed) when any id is not in
         the catalog, and StoreUnavailable when the store cannot take the write.
         """
-        unknown = [u.item_id for u in updates if u.item_id not in self._index]
+        codes = self._index.codes([u.item_id for u in updates])
+        unknown = [updates[i].item_id for i in np.flatnonzero(codes < 0).tolist()]
         if unknown:
             raise UnknownItems(unknown)
         with self._lock:
@@ -113,16 +118,20 @@ class Inventory:
         return seq
 
     def rebind(self, item_ids: np.ndarray, item_product: np.ndarray,
-               n_products: int) -> "Inventory":
+               n_products: int, index: IdIndex | None = None) -> "Inventory":
         """A new inventory over a new catalog (model hot swap), loaded from the same store."""
-        return Inventory(self._store, item_ids, item_product, n_products)
+        return Inventory(self._store, item_ids, item_product, n_products, index)
 
     # --- internals --------------------------------------------------------------------
     def _publish(self, variant: np.ndarray, changes: Sequence[StockUpdate]) -> StockView:
-        for u in changes:
-            i = self._index.get(u.item_id)
-            if i is not None:  # records for items outside this catalog are kept, not served
-                variant[i] = u.quantity > 0
+        if changes:
+            # Vectorised: a start-up or swap reads every stock record (tens of thousands).
+            # Reversed, so np.unique's first occurrence is the latest record of an item.
+            codes = self._index.codes([u.item_id for u in reversed(changes)])
+            in_stock = np.fromiter((u.quantity > 0 for u in reversed(changes)), bool, len(changes))
+            known = codes >= 0  # records for items outside this catalog are kept, not served
+            latest, first = np.unique(codes[known], return_index=True)
+            variant[latest] = in_stock[known][first]
         in_stock_per_product = np.bincount(self._item_product[variant],
                                            minlength=self._n_products)
         product = in_stock_per_product > 0

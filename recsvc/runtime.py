@@ -59,7 +59,7 @@ class RuntimeStatus:
 
 def make_live(model: Model, store: Store, promotions: PromotionBook, config: Config) -> Live:
     """Bind the mutable state (stock, prices) to a model's catalog."""
-    inventory = Inventory(store, model.variant_ids, model.variant_product, model.n_products)
+    inventory = Inventory(store, model.variant_ids, model.variant_product, model.n_products, model.variant_index)
     return Live(model=model, inventory=inventory, prices=Prices(store, model), promotions=promotions, config=config)
 
 

@@ -38,6 +38,15 @@ def test_a_product_is_in_stock_while_any_of_its_variants_is(store):
     assert inv.product_in_stock.tolist() == [True, True, True]
 
 
+def test_the_last_record_of_an_item_in_a_batch_wins(store):
+    inv = inventory(store)
+    inv.apply([StockUpdate("scarf", 0), StockUpdate("hat", 0), StockUpdate("scarf", 3), StockUpdate("hat", 0)])
+    assert inv.variant_stock.tolist() == [True, True, True, False]
+    inv.apply([StockUpdate("scarf", 3), StockUpdate("scarf", 0)])
+    assert not inv.variant_in_stock(SCARF)
+    assert inventory(store).variant_stock.tolist() == [True, True, False, False]  # the same, read back
+
+
 def test_negative_quantities_count_as_out_of_stock(store):
     inv = inventory(store)
     inv.apply([StockUpdate("hat", -3)])
