@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from training.copurchase import (CopurchaseConfig, cooccurrence, fit_cocount, fit_copurchase,
-                                 order_weights, select_top_k)
+                                 order_weights, pair_scores, select_top_k)
 from training.data import Interactions
 
 from tests.training.baskets import DAY, shop
@@ -17,8 +17,9 @@ def neighbours(inter: Interactions, model, name: str) -> list[str]:
 
 
 def camping_shop() -> Interactions:
-    """1000 orders. Milk is in 60 % of all orders, independently of everything else;
-    pegs are bought with the tent in 150 of its 200 orders and never without it."""
+    """1000 orders, all on one day (so the half-life plays no part). Milk is in 60 % of all
+    orders, independently of everything else; pegs are bought with the tent in 150 of its
+    200 orders and never without it."""
     baskets = []
     for i in range(1000):
         b = ["milk"] if i % 5 < 3 else []
@@ -30,7 +31,7 @@ def camping_shop() -> Interactions:
             b.append("bread")
         baskets.append(b + ["filler"] if len(b) < 2 else b)
     category = {"milk": "food", "bread": "food", "filler": "misc", "tent": "camping", "pegs": "camping-parts"}
-    return shop(baskets, category)
+    return shop(baskets, category, days=[0] * len(baskets))
 
 
 def test_planted_complement_ranks_above_a_popular_unrelated_item():
@@ -101,9 +102,10 @@ def test_time_decay_favours_recent_co_purchases_and_keeps_exact_support():
     # x went with y in 5 orders a year ago, with z in 4 orders this week.
     baskets = [["x", "y"]] * 5 + [["x", "z"]] * 4
     inter = shop(baskets, {"x": "a", "y": "b", "z": "c"}, days=[0] * 5 + [365] * 4)
-    plain = CopurchaseConfig(prior_orders=0.0, popularity_exponent=0.0)
+    plain = CopurchaseConfig(prior_orders=0.0, popularity_exponent=0.0, rarity_margin_orders=0.0, half_life_days=None)
     assert neighbours(inter, fit_copurchase(inter, plain), "x") == ["y", "z"]
-    decayed = fit_copurchase(inter, CopurchaseConfig(prior_orders=0.0, popularity_exponent=0.0, half_life_days=30))
+    decayed = fit_copurchase(inter, CopurchaseConfig(prior_orders=0.0, popularity_exponent=0.0,
+                                                     rarity_margin_orders=0.0, half_life_days=30))
     assert neighbours(inter, decayed, "x") == ["z", "y"]
     assert decayed.support[0, :2].tolist() == [4, 5]
 
@@ -202,3 +204,60 @@ def test_top_k_below_the_same_category_slots_still_fills_rows(tmp_path):
     model = fit_copurchase(inter, CopurchaseConfig(top_k=2, same_category_slots=10))
     assert model.idx.shape == (inter.n_products, 2)
     assert (model.idx[model.support[:, 0] > 0, 0] >= 0).all()
+
+
+def margin_shop() -> Interactions:
+    """1000 orders on one day, milk in every other one. "thin" sold 3 times: twice with milk, once
+    with glaze (3 orders in all). "big" sold 400 times: 200 with milk, 100 with sauce
+    (110 orders in all)."""
+    baskets = []
+    for i in range(1000):
+        b = ["milk"] if i % 2 == 0 else []
+        if i in (0, 1, 2):
+            b.append("thin")
+        if i in (1, 700, 701):
+            b.append("glaze")
+        if 100 <= i < 500:
+            b.append("big")
+            if i % 4 == 1:
+                b.append("sauce")
+        if 600 <= i < 610:
+            b.append("sauce")
+        baskets.append(b if len(b) >= 2 else b + ["filler"])
+    cat = {"milk": "dairy", "thin": "a", "glaze": "b", "big": "c", "sauce": "d", "filler": "e"}
+    return shop(baskets, cat, days=[0] * len(baskets))
+
+
+def test_rarity_margin_decides_thin_evidence_and_leaves_strong_evidence_alone():
+    inter = margin_shop()
+    plain = fit_copurchase(inter, CopurchaseConfig(rarity_margin_orders=0.0))
+    assert neighbours(inter, plain, "thin")[0] == "milk"  # 2 orders against 1: the prior favours milk
+    assert neighbours(inter, plain, "big")[0] == "milk"
+    margin = fit_copurchase(inter, CopurchaseConfig(rarity_margin_orders=1.0))
+    # One order's lead is inside the margin (1.0 * ln(p_milk / p_glaze) ~ 5 orders) ...
+    assert neighbours(inter, margin, "thin")[0] == "glaze"
+    # ... a lead of 100 orders is not: the well-sold product keeps its staple first.
+    assert neighbours(inter, margin, "big")[0] == "milk"
+    # The supports stay exact order counts.
+    thin = list(inter.product_ids).index("thin")
+    got = {str(inter.product_ids[j]): int(s) for j, s in zip(margin.idx[thin], margin.support[thin]) if j >= 0}
+    assert got["milk"] == 2 and got["glaze"] == 1
+
+
+def test_rarity_margin_adds_its_documented_term_and_zero_is_off():
+    inter = camping_shop()
+    co = cooccurrence(inter, 1)
+    plain = pair_scores(co, 50.0, 0.08)
+    np.testing.assert_array_equal(pair_scores(co, 50.0, 0.08, 0.0), plain)
+    p = co.item_weight / co.total_weight
+    expected = plain + 0.5 * np.log(p.max() / p[co.cols]) / co.item_weight[co.rows]
+    np.testing.assert_allclose(pair_scores(co, 50.0, 0.08, 0.5), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="rarity_margin_orders"):
+        CopurchaseConfig(rarity_margin_orders=-1.0)
+
+
+def test_cocount_baseline_ignores_recency_and_margin():
+    # x went with y in 5 orders a year ago, with z in 4 orders this week: raw co-count
+    # still ranks y first whatever the co-purchase defaults are.
+    inter = shop([["x", "y"]] * 5 + [["x", "z"]] * 4, {"x": "a", "y": "b", "z": "c"}, days=[0] * 5 + [365] * 4)
+    assert neighbours(inter, fit_cocount(inter, 5), "x") == ["y", "z"]
