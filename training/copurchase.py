@@ -80,7 +80,7 @@ class CopurchaseConfig:
         high); raise it when the shop does not want to quote thin evidence.
     half_life_days: when set, an order's weight halves every this many days before the
         newest order, so recent co-purchases count more in the score (the support
-        stays an exact order count). None: every order counts fully.
+        stays an exact order count). None or 0: every order counts fully.
     prior_orders: strength, in orders, of the shop-wide prior P(j) in P~(j | a).
     popularity_exponent: how much the score divides out the neighbour's popularity
         (0 = confidence, 0.5 = cosine ranking, 1 = lift ranking).
@@ -109,8 +109,10 @@ class CopurchaseConfig:
             raise ValueError(f"[copurchase] prior_orders, popularity_exponent and rarity_margin_orders must "
                              f"be >= 0, got {self.prior_orders}, {self.popularity_exponent}, "
                              f"{self.rarity_margin_orders}")
-        if self.half_life_days is not None and self.half_life_days <= 0:
-            raise ValueError(f"[copurchase] half_life_days must be positive, got {self.half_life_days}")
+        if self.half_life_days == 0:  # "off" in a TOML file, which has no null
+            self.half_life_days = None
+        if self.half_life_days is not None and self.half_life_days < 0:
+            raise ValueError(f"[copurchase] half_life_days must be positive (0: off), got {self.half_life_days}")
 
 
 @dataclass
@@ -169,23 +171,23 @@ def cooccurrence(inter: Interactions, min_support: int, half_life_days: float | 
         x = (x @ sp.diags(frequent.astype(np.float32))).tocsr()
         x.eliminate_zeros()
     xt = x.T.tocsr()
-    counts = xt @ x  # float32 is exact for counts below 2**24 orders
-    weighted = None
-    if half_life_days is not None:
-        xw = xt.copy()
-        xw.data *= w.astype(np.float32)[xw.indices]  # the same structure as xt, weighted
-        weighted = xw @ x
-        # Equal operand structures give equal output patterns in the same entry order
-        # (checked, so sorting both, ~1 s on complete-journey, is only a fallback).
-        if not (np.array_equal(weighted.indptr, counts.indptr) and np.array_equal(weighted.indices, counts.indices)):
-            weighted.sort_indices()
-            counts.sort_indices()
+    if half_life_days is None:
+        counts = xt @ x  # float32 is exact for counts below 2**24 orders
+        count_data = weight_data = counts.data
+    else:
+        # Counts and decayed counts from one product: the left factor holds 1 + i*w_o,
+        # so each entry is (orders with both) + i*(their decayed weight), the same
+        # float32 sums as two real products, at ~2/3 of their time.
+        xc = xt.astype(np.complex64)
+        xc.data += 1j * w.astype(np.float32)[xc.indices]
+        counts = xc @ x.astype(np.complex64)
+        count_data, weight_data = counts.data.real, counts.data.imag
     rows = np.repeat(np.arange(counts.shape[0], dtype=np.int32), np.diff(counts.indptr))
     keep = rows != counts.indices
     if min_support > 1:
-        keep &= counts.data >= min_support
-    support = counts.data[keep]
-    weight = support if weighted is None else weighted.data[keep]
+        keep &= count_data >= min_support
+    support = count_data[keep]
+    weight = weight_data[keep]
     return Cooccurrence(rows[keep], counts.indices[keep].astype(np.int32, copy=False),
                         support.astype(np.int32), weight.astype(np.float32, copy=False),
                         item_weight, float(w.sum()))
@@ -299,17 +301,33 @@ def select_top_k(
 
 
 def fit_copurchase(inter: Interactions, cfg: CopurchaseConfig) -> CopurchaseModel:
+    return fit_copurchase_and_cocount(inter, cfg, with_cocount=False)[0]
+
+
+def fit_copurchase_and_cocount(inter: Interactions, cfg: CopurchaseConfig, with_cocount: bool = True
+                               ) -> tuple[CopurchaseModel, CopurchaseModel | None]:
+    """The model and, from the same co-occurrence when its pairs are every pair
+    (min_support 1), the raw co-count baseline of `fit_cocount`: one sparse product
+    instead of two in a training run that evaluates against it."""
     co = cooccurrence(inter, cfg.min_support, cfg.half_life_days)
     score = pair_scores(co, cfg.prior_orders, cfg.popularity_exponent, cfg.rarity_margin_orders)
-    return select_top_k(co.rows, co.cols, score, co.support, inter.product_category,
-                        inter.n_products, cfg.top_k, cfg.same_category_slots)
+    model = select_top_k(co.rows, co.cols, score, co.support, inter.product_category,
+                         inter.n_products, cfg.top_k, cfg.same_category_slots)
+    if not with_cocount:
+        return model, None
+    if cfg.min_support != 1:
+        return model, fit_cocount(inter, cfg.top_k, cfg.same_category_slots)
+    # Within a row, support / n_a (fit_cocount's score) ranks as the support itself.
+    cocount = select_top_k(co.rows, co.cols, co.support.astype(np.float32), co.support, inter.product_category,
+                           inter.n_products, cfg.top_k, cfg.same_category_slots)
+    return model, cocount
 
 
-def fit_cocount(inter: Interactions, top_k: int) -> CopurchaseModel:
+def fit_cocount(inter: Interactions, top_k: int, same_category_slots: int = 10) -> CopurchaseModel:
     """Baseline: neighbours ranked by raw co-count (every pair, no prior, no discount).
 
     Stored with the same category quota as `fit_copurchase`, so a comparison of the two
     measures the score alone."""
     return fit_copurchase(inter, CopurchaseConfig(top_k=top_k, min_support=1, half_life_days=None,
                                                   prior_orders=0.0, popularity_exponent=0.0,
-                                                  rarity_margin_orders=0.0))
+                                                  rarity_margin_orders=0.0, same_category_slots=same_category_slots))

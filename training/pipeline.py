@@ -23,7 +23,7 @@ from training import bundle as bundle_fmt
 from training.als import ALSModel, fit_als, user_item_matrix
 from training.category_complements import fit_category_complements
 from training.config import TrainConfig
-from training.copurchase import CopurchaseModel, fit_cocount, fit_copurchase
+from training.copurchase import CopurchaseModel, fit_cocount, fit_copurchase_and_cocount
 from training.data import (Catalog, Interactions, MetricRow, Orders, build_interactions,
                            fill_prices_from_orders, product_table)
 from training.evaluate import evaluate_complements, format_table, popularity_lists, time_split
@@ -48,6 +48,7 @@ class Models:
     als: ALSModel
     substitutes_idx: np.ndarray
     substitutes_score: np.ndarray
+    cocount: CopurchaseModel | None = None  # the raw co-count baseline, when fitted for evaluation
 
 
 @dataclass
@@ -109,19 +110,23 @@ def fingerprint(orders: Orders, catalog: Catalog) -> str:
     return h.hexdigest()
 
 
-def fit_models(inter: Interactions, products: pd.DataFrame, cfg: TrainConfig) -> Models:
-    cop = fit_copurchase(inter, cfg.copurchase)
+def fit_models(inter: Interactions, products: pd.DataFrame, cfg: TrainConfig, with_baselines: bool = False) -> Models:
+    """`with_baselines`: also the raw co-count baseline (for `evaluate_models`), from the
+    co-purchase model's own co-occurrence counts."""
+    cop, cocount = fit_copurchase_and_cocount(inter, cfg.copurchase, with_cocount=with_baselines)
     cat_idx, cat_score = fit_category_complements(inter, cfg.category_complements)
     pop, pop_count = fit_popularity(inter, cfg.popularity)
     als = fit_als(inter, cfg.als)
     sub_idx, sub_score = fit_substitutes(inter, products, als, cop.idx, cop.support, cfg.substitutes)
-    return Models(cop, cat_idx, cat_score, pop, pop_count, als, sub_idx, sub_score)
+    return Models(cop, cat_idx, cat_score, pop, pop_count, als, sub_idx, sub_score, cocount)
 
 
 def evaluate_models(models: Models, train: Interactions, test: Interactions, products: pd.DataFrame,
                     cfg: TrainConfig) -> list[MetricRow]:
     k = cfg.eval.k
-    lists = {"copurchase": models.copurchase.idx, "cocount": fit_cocount(train, cfg.copurchase.top_k).idx}
+    cocount = models.cocount if models.cocount is not None else \
+        fit_cocount(train, cfg.copurchase.top_k, cfg.copurchase.same_category_slots)
+    lists = {"copurchase": models.copurchase.idx, "cocount": cocount.idx}
     lists.update(popularity_lists(train, k))
     rows = evaluate_complements(lists, train, test, cfg.eval)
     rows += evaluate_personal(models.als, train, test, k=k, max_users=cfg.eval.max_queries, seed=cfg.eval.seed)
@@ -189,7 +194,7 @@ def train(
         with st.stage("split"):
             train_i, test_i = time_split(inter, cfg.eval.holdout_fraction)
         with st.stage("fit (train split)"):
-            split_models = fit_models(train_i, products, cfg)
+            split_models = fit_models(train_i, products, cfg, with_baselines=True)
         with st.stage("evaluate"):
             rows = evaluate_models(split_models, train_i, test_i, products, cfg)
         final = split_models

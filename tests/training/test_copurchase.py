@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from training.copurchase import (CopurchaseConfig, cooccurrence, fit_cocount, fit_copurchase,
-                                 order_weights, pair_scores, select_top_k)
+                                 fit_copurchase_and_cocount, order_weights, pair_scores, select_top_k)
 from training.data import Interactions
 
 from tests.training.baskets import DAY, shop
@@ -116,6 +116,9 @@ def test_order_weights_halve_every_half_life():
     np.testing.assert_array_equal(order_weights(inter, None), [1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="half_life_days"):
         order_weights(inter, 0.0)
+    assert CopurchaseConfig(half_life_days=0).half_life_days is None  # "off" from a TOML file
+    with pytest.raises(ValueError, match="half_life_days"):
+        CopurchaseConfig(half_life_days=-1)
 
 
 def test_same_category_neighbours_get_limited_slots_when_others_exist():
@@ -261,3 +264,17 @@ def test_cocount_baseline_ignores_recency_and_margin():
     # still ranks y first whatever the co-purchase defaults are.
     inter = shop([["x", "y"]] * 5 + [["x", "z"]] * 4, {"x": "a", "y": "b", "z": "c"}, days=[0] * 5 + [365] * 4)
     assert neighbours(inter, fit_cocount(inter, 5), "x") == ["y", "z"]
+
+
+def test_cocount_from_the_models_own_counts_equals_the_separate_fit():
+    """A training run gets the baseline from the co-purchase model's co-occurrence: the
+    same lists, in the same order, as fitting it on its own."""
+    rng = np.random.default_rng(3)
+    names = [f"p{i}" for i in range(40)]
+    baskets = [list(rng.choice(names, rng.integers(2, 7), replace=False)) for _ in range(600)]
+    inter = shop(baskets, {n: f"c{i % 5}" for i, n in enumerate(names)}, days=rng.integers(0, 300, 600).tolist())
+    model, cocount = fit_copurchase_and_cocount(inter, CopurchaseConfig(top_k=8))
+    alone = fit_cocount(inter, 8)
+    np.testing.assert_array_equal(cocount.idx, alone.idx)
+    np.testing.assert_array_equal(cocount.support, alone.support)
+    np.testing.assert_array_equal(model.idx, fit_copurchase(inter, CopurchaseConfig(top_k=8)).idx)
