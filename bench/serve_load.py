@@ -292,6 +292,7 @@ def measure_overload(port: int, requests: Path, sustainable: float, args) -> dic
             "accepted_p99_from_send_ms": pct(lat - lag, 99), "generator_lag_p99_ms": pct(lag, 99),
             "resource_exhausted": rejected, "other_errors": sum(v for k, v in load.codes.items()
                                                                  if k not in ("OK", "RESOURCE_EXHAUSTED")),
+            "codes": load.codes,
             "recovery_s": round(max(bad) + 0.1 - 3.0, 1) if bad else 0.0, "timeline": load.timeline}
 
 
@@ -372,8 +373,8 @@ def report(r: dict) -> str:
         lines.append(f"- overload at {o['offered']:.0f}/s (2x sustainable): {o['accepted_per_s']:.0f}/s accepted with p99 "
                      f"{o['accepted_p99_from_send_ms']:.1f} ms from send ({o['accepted_p99_ms']:.1f} ms from the "
                      f"schedule; generator lag p99 {o['generator_lag_p99_ms']:.1f} ms), {o['resource_exhausted']} "
-                     f"RESOURCE_EXHAUSTED, {o['other_errors']} other errors; recovered {o['recovery_s']:.1f} s after "
-                     "the load dropped")
+                     f"RESOURCE_EXHAUSTED, {o['other_errors']} other errors (all codes: {o.get('codes', '?')}); "
+                     f"recovered {o['recovery_s']:.1f} s after the load dropped")
     lines.append(f"- start-up (process start to SERVING) {r['startup_s']:.1f} s; RSS {r['rss_mb']:.0f} MB after start, "
                  f"{r['rss_mb_end']:.0f} MB at the end")
     return "\n".join(lines)
