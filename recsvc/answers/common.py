@@ -2,13 +2,15 @@
 
 A request takes one `Live` snapshot (model + stock + prices of one moment) and works
 on it alone; a model swap or a stock update during the request does not tear it.
-Filters are evaluated on the K candidates of a precomputed row at once (`Scope.keep`),
-never over the catalog.
+Filters are evaluated on the candidates of a precomputed row, one by one until the
+answer is full (`Scope.first`) or on a whole array at once (`Scope.keep`), never over
+the catalog.
 """
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterable, Sequence
+import itertools
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -305,29 +307,26 @@ class Scope:
         chosen[owner[hits]] = variants[hits]
         return chosen >= 0, chosen
 
-    def walk(self, ranked: np.ndarray, need: int) -> tuple[list[int], list[int]]:
-        """The first `need` products of a ranked list that pass the filters (and their
-        variants). The head is read one by one (it usually fills the answer); past it,
-        chunks growing 4x are tested at once, so a strict filter over a 10k popular list
-        costs a few array operations, not 10k steps."""
-        got_p: list[int] = []
-        got_v: list[int] = []
-        head = max(16, 2 * need)
-        for lo, hi in chunks(min(len(ranked), SCAN_CAP), head):
+    def passing(self, ranked: np.ndarray, head: int = 16) -> Iterator[tuple[int, int]]:
+        """(product, variant) of a ranked list that pass the filters, in order, read
+        lazily: the first `head` one by one (they usually fill an answer), then chunks
+        growing 4x tested at once, so a strict filter over a 10k popular list costs a few
+        array operations, not 10k steps."""
+        for lo, hi in _chunks(min(len(ranked), SCAN_CAP), head):
             if lo == 0:
-                chunk = ranked[:hi].tolist()
-                pos, var = self.first(chunk, need)
-                got_p += [chunk[i] for i in pos]
-                got_v += var
+                part = ranked[:hi].tolist()
+                pos, var = self.first(part, len(part))
+                yield from ((part[i], v) for i, v in zip(pos, var))
             else:
                 part = ranked[lo:hi]
-                ok, var_arr = self.keep(part)
-                idx = np.flatnonzero(ok)[:need - len(got_p)]
-                got_p += part[idx].tolist()
-                got_v += var_arr[idx].tolist()
-            if len(got_p) >= need:
-                break
-        return got_p, got_v
+                ok, variant = self.keep(part)
+                idx = np.flatnonzero(ok)
+                yield from zip(part[idx].tolist(), variant[idx].tolist())
+
+    def walk(self, ranked: np.ndarray, need: int) -> tuple[list[int], list[int]]:
+        """The first `need` products of a ranked list that pass the filters, and their variants."""
+        got = list(itertools.islice(self.passing(ranked, max(16, 2 * need)), need))
+        return [p for p, _ in got], [v for _, v in got]
 
     def price_of(self, product: int, variant: int) -> float | None:
         x = self.prices.variant[variant] if variant >= 0 else self.prices.product[product]
@@ -367,7 +366,7 @@ class Scope:
         return self.answer([product], [variant], [score], [reason], [explanation]).items[0]
 
 
-def chunks(n: int, head: int) -> Iterable[tuple[int, int]]:
+def _chunks(n: int, head: int) -> Iterable[tuple[int, int]]:
     """[0, head), then ranges growing 4x, up to n."""
     lo, size = 0, head
     while lo < n:

@@ -11,13 +11,13 @@ pairs of trousers.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from recsvc.answers.common import (SCAN_CAP, Answer, BadRequest, Context, ItemFilter, Live, Reason, Scope,
-                                   check_limit, chunks, request_exclusions, resolve)
+from recsvc.answers.common import (Answer, BadRequest, Context, ItemFilter, Live, Reason, Scope, check_limit,
+                                   request_exclusions, resolve)
 
 _FALLBACK_PER_CATEGORY = 8  # categories that go with one category, at most, in a fill
 
@@ -135,7 +135,8 @@ def _fill_from_categories(scope: Scope, anchors: Sequence[int], limit: int, pick
     taken = set(picks.products)
     # Each category's passing products, read lazily: the round robin below takes only a
     # few from each, so a walk over a whole popular list would be wasted.
-    per_cat = [(int(uniq[j]), float(total[j]), int(source[j]), _passing(scope, m.popular_in(int(uniq[j])), taken))
+    per_cat = [(int(uniq[j]), float(total[j]), int(source[j]),
+                (pv for pv in scope.passing(m.popular_in(int(uniq[j])), 8) if pv[0] not in taken))
                for j in ranked.tolist()]
     floor = min(picks.scores) if picks.scores else None
     for rank in range(need):  # round robin: every category's best, then every second best...
@@ -157,13 +158,3 @@ def _fill_from_categories(scope: Scope, anchors: Sequence[int], limit: int, pick
                 anchor_cat = m.category_names[own[src]]
                 picks.explanations.append(f"popular in {m.category_names[c]}, which goes well with {anchor_cat}")
 
-
-
-def _passing(scope: Scope, ranked: np.ndarray, taken: set[int]) -> Iterator[tuple[int, int]]:
-    """(product, variant) of `ranked` that pass the filters and are not taken yet, in order."""
-    for lo, hi in chunks(min(len(ranked), SCAN_CAP), 8):
-        part = ranked[lo:hi].tolist()
-        pos, variants = scope.first(part, len(part))
-        for i, v in zip(pos, variants):
-            if part[i] not in taken:
-                yield part[i], v
