@@ -61,6 +61,18 @@ def test_good_csv_files_load_with_normalised_ids_types_and_variant_roll_up(tmp_p
     assert report.files["orders"].rows_kept == 4 and report.rejected_share == 0.0
 
 
+def test_the_report_sums_up_orders_and_notes_odd_ones(tmp_path):
+    orders = pd.concat([ORDERS, pd.DataFrame({  # o2 again, by another user; J1-M twice on o1
+        "order_id": ["o2", "o1"], "user_id": ["u9", "u1"], "item_id": ["T1", "J1-M"],
+        "ts": ["2024-03-02 09:30:00", "2024-03-01 10:00:00"], "quantity": ["1", "1"], "price": ["79.5", "499"]})])
+    _, _, report = load_inputs(*write_csvs(tmp_path, orders))
+    assert report.summary["lines"] == 6 and report.summary["orders"] == 3 and report.summary["users"] == 3
+    assert report.summary["median_basket"] == 2.0  # o1: 3 lines, o2: 2, o3: 1
+    assert report.rollup["items_bought"] == 4 and report.rollup["products_bought"] == 3
+    assert "1 order ids appear with more than one user_id" in report.notes
+    assert "1 lines repeat an item already on the same order (kept)" in report.notes
+
+
 def test_parquet_and_compressed_csv_read_like_csv(tmp_path):
     ORDERS.to_parquet(tmp_path / "orders.parquet", index=False)
     ORDERS.to_csv(tmp_path / "orders.csv.gz", index=False)
