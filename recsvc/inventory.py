@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsvc.idindex import IdIndex
-
 from recsvc.store.base import StockUpdate, Store
 
 
@@ -118,9 +117,9 @@ class Inventory:
         return seq
 
     def rebind(self, item_ids: np.ndarray, item_product: np.ndarray,
-               n_products: int, index: IdIndex | None = None) -> "Inventory":
+               n_products: int) -> "Inventory":
         """A new inventory over a new catalog (model hot swap), loaded from the same store."""
-        return Inventory(self._store, item_ids, item_product, n_products, index)
+        return Inventory(self._store, item_ids, item_product, n_products)
 
     # --- internals --------------------------------------------------------------------
     def _publish(self, variant: np.ndarray, changes: Sequence[StockUpdate]) -> StockView:

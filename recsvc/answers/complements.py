@@ -109,7 +109,8 @@ def _said_together_one(support: int) -> str:
 
 
 def _said_together(m, anchors: Sequence[int], support: int, source: int) -> str:
-    if support <= 0 or len(anchors) == 1:
+    """For several anchors: names the anchor the candidate was bought with most."""
+    if support <= 0:
         return _said_together_one(support)
     orders = f"{support:,} order{'s' if support != 1 else ''}"
     return f"bought together with {m.product_title[anchors[source]] or m.product_ids[anchors[source]]} in {orders}"

@@ -78,10 +78,10 @@ def _personal(scope: Scope, live: Live, user: int, limit: int) -> tuple[list[int
     if head < len(universe):
         top = np.argpartition(-scores, head - 1)[:head]
         top = top[np.argsort(-scores[top], kind="stable")]
-        cands = list(dict.fromkeys(universe[top].tolist()))  # the neighbourhood repeats products
+        best = dict(zip(universe[top].tolist(), scores[top].tolist()))  # the neighbourhood repeats products
+        cands = list(best)
         pos, variant = scope.first(cands, limit)
         if len(pos) == limit:
-            best = {p: float(x) for p, x in zip(universe[top].tolist(), scores[top].tolist())}
             chosen = [cands[i] for i in pos]
             return chosen, variant, [best[p] for p in chosen]
     universe, first_seen = np.unique(universe, return_index=True)
