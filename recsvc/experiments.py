@@ -316,10 +316,9 @@ class ExperimentBook:
     def create(self, e: Experiment, known_item_ids: Collection[str]) -> Experiment:
         """Validate against the store's current experiments (not a stale copy), then store."""
         with self._lock:
-            current = self._store.list_experiments()
-            validate_experiment(e, known_item_ids, current)
-            created = self._store.create_experiment(e)
-            self._experiments = tuple(current) + (created,)
+            created, before = self._store.create_experiment(
+                e, check=lambda existing: validate_experiment(e, known_item_ids, existing))
+            self._experiments = tuple(before) + (created,)
         return created
 
     def list(self) -> list[Experiment]:

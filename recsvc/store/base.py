@@ -132,8 +132,12 @@ class Store(ABC):
 
     # --- experiments (A/B slots) ------------------------------------------------------
     @abstractmethod
-    def create_experiment(self, e: "Experiment") -> "Experiment":
-        """Store `e` (validated by the caller); an empty `id` gets a new unique one."""
+    def create_experiment(self, e: Experiment, check: Callable[[list[Experiment]], None] | None = None
+                          ) -> tuple[Experiment, list[Experiment]]:
+        """Store `e`; an empty `id` gets a new unique one. `check(existing)` runs inside the
+        same write transaction, under a lock every replica's create takes, so two replicas
+        cannot both pass it with experiments that conflict (it raises to refuse). Returns
+        the stored experiment and the ones that existed before it."""
 
     @abstractmethod
     def list_experiments(self) -> list["Experiment"]:

@@ -22,6 +22,7 @@ from recsvc.store.base import RetryPolicy, StoreUnavailable
 from recsvc.store.sql import SqlStore
 
 SCHEMA_LOCK_KEY = 0x7265637376  # "recsv": an advisory lock id for schema creation
+EXPERIMENTS_LOCK_KEY = SCHEMA_LOCK_KEY + 1  # held while an experiment is checked and created
 
 
 def mask_password(url: str) -> str:
@@ -65,6 +66,9 @@ class PostgresStore(SqlStore):
 
     def _lock_schema(self, cur: Any) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+
+    def _lock_experiments(self, cur: Any) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (EXPERIMENTS_LOCK_KEY,))
 
     def _is_transient(self, e: BaseException) -> bool:
         # OperationalError covers lost connections, server shutdown, serialisation

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from recsvc.events import ArmItemStats, Event, IngestResult, Rejected
@@ -71,11 +71,18 @@ class ExperimentTables:
     _q: Any
 
     # --- definitions ------------------------------------------------------------------
-    def create_experiment(self, e: Experiment) -> Experiment:
+    def create_experiment(self, e: Experiment, check: Callable[[list[Experiment]], None] | None = None
+                          ) -> tuple[Experiment, list[Experiment]]:
         created = Experiment(**{**e.__dict__, "id": e.id or uuid.uuid4().hex[:16]})
         body = json.dumps(created.to_dict(), sort_keys=True)
 
-        def write(cur: Any) -> Experiment:
+        def write(cur: Any) -> tuple[Experiment, list[Experiment]]:
+            # Read, check and insert under one lock: two replicas creating overlapping
+            # experiments at the same instant must not both see the other missing.
+            self._lock_experiments(cur)
+            existing = [e for e in self._experiments_in(cur) if e.id != created.id]
+            if check is not None:
+                check(existing)
             rows = self._exec(cur, "INSERT INTO experiments (id, created_us, status, body) "
                                    "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
                               (created.id, now_us(), created.status, body)).fetchall()
@@ -84,15 +91,18 @@ class ExperimentTables:
                                  (created.id,)).fetchone()
                 if old is None or old[0] != body:  # else: our own retried create
                     raise ValueError(f"id: an experiment with id {created.id!r} already exists")
-            return created
+            return created, existing
         return self._run("creating an experiment", write)
 
+    def _lock_experiments(self, cur: Any) -> None:
+        """Serialise experiment creation across replicas (SQLite: BEGIN IMMEDIATE already does)."""
+
+    def _experiments_in(self, cur: Any) -> list[Experiment]:
+        rows = self._exec(cur, "SELECT status, body FROM experiments ORDER BY created_us, id")
+        return [Experiment.from_dict({**json.loads(body), "status": status}) for status, body in rows]
+
     def list_experiments(self) -> list[Experiment]:
-        def read(cur: Any) -> list[Experiment]:
-            rows = self._exec(cur, "SELECT status, body FROM experiments ORDER BY created_us, id")
-            return [Experiment.from_dict({**json.loads(body), "status": status})
-                    for status, body in rows]
-        return self._run("listing experiments", read, write=False)
+        return self._run("listing experiments", self._experiments_in, write=False)
 
     def set_experiment_status(self, experiment_id: str, status: str) -> bool:
         def write(cur: Any) -> bool:

@@ -283,6 +283,41 @@ def test_a_book_sees_experiments_created_elsewhere_after_refresh(store_url):
         assert mine.get(created.id) == created
 
 
+def test_two_replicas_creating_clashing_experiments_at_once_store_only_one(store_url):
+    """The check and the insert are one locked transaction: the second replica's check
+    waits for the first's insert and then refuses the clash (without the lock, both
+    checks see no experiment during the pause and both are stored)."""
+    import threading
+    import time
+
+    from recsvc.experiments import validate_experiment
+    from recsvc.store import open_store
+
+    def slow_check(e: Experiment):
+        def check(existing):
+            validate_experiment(e, set(PRODUCT_IDS), existing)
+            time.sleep(0.3)  # widen the window between check and insert
+        return check
+
+    outcomes: list[str] = []
+    with open_store(store_url) as s1, open_store(store_url) as s2:
+        def create(s, name):
+            e = experiment(id="", name=name)
+            try:
+                s.create_experiment(e, check=slow_check(e))
+                outcomes.append("stored")
+            except ValueError as err:
+                outcomes.append(str(err))
+
+        threads = [threading.Thread(target=create, args=(s, n)) for s, n in ((s1, "A"), (s2, "B"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes)[-1] == "stored" and sorted(outcomes)[0].startswith("slot: experiment "), outcomes
+        assert len(s1.list_experiments()) == 1
+
+
 def test_in_simulation_thompson_finds_the_top_3_with_fewer_exposures_than_an_even_split():
     from bench.ab_simulation import simulate  # the figure's own code, at a smaller scale
 
