@@ -8,7 +8,8 @@ both servers run the same gRPC settings (worker processes sharing the port, hand
 threads, admission limit):
 
 1. start-up time (process start to health SERVING) and memory (RSS, all processes);
-2. per RPC: maximum throughput (closed loop), then p50/p99 latency at the same offered
+2. per RPC: maximum throughput (closed loop, each server's best over the
+   `--concurrency` levels), then p50/p99 latency at the same offered
    load (open loop, half the bare server's maximum) for both servers, in interleaved
    rounds (best of each), and recsvc's handler time p99, wall and CPU
    (Admin.GetServerStats, the worst worker);
@@ -215,8 +216,9 @@ def measure_rpcs(rec_port: int, bare_port: int, requests: Path, args) -> list[di
         common = dict(duration=args.duration, channels=args.channels, procs=args.procs)
         runs: dict[str, list[Load]] = {"bare_max": [], "rec_max": [], "bare_open": [], "rec_open": []}
         for _ in range(args.rounds):
-            runs["bare_max"].append(run_load(bare_port, rpc, requests, mode="closed", concurrency=args.concurrency, **common))
-            runs["rec_max"].append(run_load(rec_port, rpc, requests, mode="closed", concurrency=args.concurrency, **common))
+            for conc in args.concurrency:  # each server's maximum over the levels, not at one level
+                runs["bare_max"].append(run_load(bare_port, rpc, requests, mode="closed", concurrency=conc, **common))
+                runs["rec_max"].append(run_load(rec_port, rpc, requests, mode="closed", concurrency=conc, **common))
         bare_max = max(r.throughput for r in runs["bare_max"])
         rec_max = max(r.throughput for r in runs["rec_max"])
         rate = round(0.5 * bare_max)
@@ -301,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="server processes, both servers (default 2: both cores)")
     ap.add_argument("--threads", type=int, default=2, help="handler threads per process, both servers (default 2)")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per measurement (default 3)")
-    ap.add_argument("--concurrency", type=int, default=16, help="closed loop: calls in flight")
+    ap.add_argument("--concurrency", type=lambda v: [int(x) for x in v.split(",")], default=[16, 48],
+                    help="closed loop: calls in flight, comma-separated levels; each server's maximum throughput is "
+                         "its best over the levels (default 16,48: a server whose calls wait longer needs more in "
+                         "flight to reach its capacity)")
     ap.add_argument("--channels", type=int, default=4, help="connections per generator process")
     ap.add_argument("--procs", type=int, default=1, help="generator processes (the overload phase uses at least 2)")
     ap.add_argument("--swaps", type=int, default=10)
@@ -329,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             sustainable = next(r["recsvc_max"] for r in rows if r["rpc"] == "complements")
         else:
             rows, sustainable = [], run_load(rec_port, "complements", requests, mode="closed", duration=args.duration,
-                                             concurrency=args.concurrency, channels=args.channels).throughput
+                                             concurrency=max(args.concurrency), channels=args.channels).throughput
         swaps, overload = [], None
         if "swaps" in args.phases:
             for share in (float(x) for x in args.swap_load.split(",")):
