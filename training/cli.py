@@ -112,6 +112,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"version": result.version, "bundle": str(result.bundle_path),
                           "timings_s": result.timings, "peak_rss_mb": result.peak_rss_mb,
+                          "refit_peak_rss_mb": result.refit_peak_rss_mb,
                           "metrics": [r.__dict__ for r in result.rows],
                           "data_report": result.report.to_dict()}, indent=2, default=str))
         return 0
@@ -121,7 +122,9 @@ def _train(args: argparse.Namespace) -> int:
     print()
     total = sum(result.timings.values())
     print("stage times: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
-          + f"; total {total:.1f}s; peak RSS {result.peak_rss_mb:.0f} MB")
+          + f"; total {total:.1f}s; peak RSS {result.peak_rss_mb:.0f} MB"
+          + (f" (+ {result.refit_peak_rss_mb:.0f} MB in the refit's child process)"
+             if result.refit_peak_rss_mb else ""))
     print(f"published {result.bundle_path}" + ("" if args.no_current else " (current)"))
     return 0
 

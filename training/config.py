@@ -35,6 +35,12 @@ class TrainConfig:
     # Publish models refitted on all orders (True) or the ones fitted on the training
     # split and evaluated (False: faster, but the newest orders are left out).
     refit_full: bool = True
+    # With two or more cores, the refit on all orders runs in a child process beside the
+    # fit on the split and the evaluation (it needs neither) once the orders have at
+    # least this many lines; below that, the child's start (~2 s of imports) and the
+    # copies of the data cost more than they save. Peak memory is then the job's plus
+    # the child's (both are reported).
+    parallel_refit_min_lines: int = 200_000
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "config") -> "TrainConfig":

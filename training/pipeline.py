@@ -2,7 +2,9 @@
 
 Stages (each logged with its time, and shown as a progress bar on a terminal):
 load+validate -> encode -> time split -> fit on the past -> evaluate against baselines
--> refit on everything -> write the bundle atomically and make it current.
+-> refit on everything -> write the bundle atomically and make it current. On two or
+more cores, and for large inputs, the refit runs in a child process beside the fit on
+the past and the evaluation (training/background.py).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 
 from training import bundle as bundle_fmt
 from training.als import ALSModel, fit_als, user_item_matrix
+from training.background import Background, usable_cores
 from training.category_complements import fit_category_complements
 from training.config import TrainConfig
 from training.copurchase import CopurchaseModel, fit_cocount, fit_copurchase_and_cocount
@@ -69,6 +72,7 @@ class TrainResult:
     timings: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     holdout: HoldOut | None = None  # set with train(keep_holdout=True)
+    refit_peak_rss_mb: float = 0.0  # the refit's child process, when it ran in one (see training/background.py)
 
     def table(self) -> str:
         return format_table(self.rows)
@@ -180,6 +184,7 @@ def train(
     names += ["fit (all orders)"] if cfg.refit_full else []
     names += ["write bundle"]
     st = _Stages(names, progress)
+    child_peak_mb = 0.0
     try:
         with st.stage("load+validate"):
             order_data, catalog_data, report = load_inputs(str(orders), None if catalog is None else str(catalog), fmt)
@@ -193,14 +198,29 @@ def train(
             fp = fingerprint(order_data, catalog_data)
         with st.stage("split"):
             train_i, test_i = time_split(inter, cfg.eval.holdout_fraction)
-        with st.stage("fit (train split)"):
-            split_models = fit_models(train_i, products, cfg, with_baselines=True)
-        with st.stage("evaluate"):
-            rows = evaluate_models(split_models, train_i, test_i, products, cfg)
+        refit = _refit_beside(inter, products, cfg)
+        try:
+            with st.stage("fit (train split)"):
+                split_models = fit_models(train_i, products, cfg, with_baselines=True)
+            with st.stage("evaluate"):
+                rows = evaluate_models(split_models, train_i, test_i, products, cfg)
+        except BaseException:
+            if refit is not None:
+                refit.cancel()
+            raise
         final = split_models
         if cfg.refit_full:
             with st.stage("fit (all orders)"):
-                final = fit_models(inter, products, cfg)
+                if refit is None:
+                    final = fit_models(inter, products, cfg)
+                else:
+                    done = refit.result()
+                    final, child_peak_mb = done.value, done.child_peak_rss_mb
+                    if done.in_child:
+                        log.info("refit on all orders ran in a child process beside the fit and the evaluation "
+                                 "(peak RSS %.0f MB)", child_peak_mb)
+                    else:
+                        log.warning("refit on all orders: %s; refitted here instead", done.why)
         with st.stage("write bundle"):
             manifest: dict[str, Any] = {
                 "fingerprint": fp,
@@ -219,9 +239,17 @@ def train(
     finally:
         st.close()
     result = TrainResult(path, path.name, rows, report, st.timings, peak_rss_mb(),
-                         HoldOut(train_i, test_i, products) if keep_holdout else None)
+                         HoldOut(train_i, test_i, products) if keep_holdout else None, child_peak_mb)
     log.info("published bundle %s (%s)", result.version, "current" if make_current else "not current")
     return result
+
+
+def _refit_beside(inter: Interactions, products: pd.DataFrame, cfg: TrainConfig) -> Background[Models] | None:
+    """Start the refit on all orders in a child process, when that pays (see
+    `TrainConfig.parallel_refit_min_lines`); None: it runs in turn, here."""
+    if not cfg.refit_full or usable_cores() < 2 or len(inter.order) < cfg.parallel_refit_min_lines:
+        return None
+    return Background(fit_models, inter, products, cfg)
 
 
 def _iso(ts: Any) -> str | None:
