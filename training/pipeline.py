@@ -112,8 +112,9 @@ def fingerprint(orders: Orders, catalog: Catalog) -> str:
 
 def fit_models(inter: Interactions, products: pd.DataFrame, cfg: TrainConfig, with_baselines: bool = False) -> Models:
     """`with_baselines`: also the raw co-count baseline (for `evaluate_models`), from the
-    co-purchase model's own co-occurrence counts."""
-    cop, cocount = fit_copurchase_and_cocount(inter, cfg.copurchase, with_cocount=with_baselines)
+    co-purchase model's own co-occurrence counts. `products` (`product_table`) also gives
+    the co-purchase back-off its group column (`[copurchase] backoff_column`)."""
+    cop, cocount = fit_copurchase_and_cocount(inter, cfg.copurchase, with_cocount=with_baselines, products=products)
     cat_idx, cat_score = fit_category_complements(inter, cfg.category_complements)
     pop, pop_count = fit_popularity(inter, cfg.popularity)
     als = fit_als(inter, cfg.als)
