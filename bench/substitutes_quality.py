@@ -51,7 +51,7 @@ def run(ds: Dataset, k: int) -> tuple[list, dict[str, float]]:
     t0 = time.perf_counter()
     als = fit_als(train, ALSConfig())
     t["als"] = time.perf_counter() - t0
-    cop = fit_copurchase(train, CopurchaseConfig())
+    cop = fit_copurchase(train, CopurchaseConfig(), products)  # as the pipeline fits it (back-off column)
     cfg = SubstitutesConfig()  # leaves the `family` ground truth out of the content
     t0 = time.perf_counter()
     blend, _ = fit_substitutes(train, products, als, cop.idx, cop.support, cfg)

@@ -5,64 +5,89 @@ matrix X, so the cost grows with the number of co-occurring pairs, never with PÂ
 Each pair keeps its exact support (orders containing both), which the service quotes
 ("bought together in 312 orders"); the ranking score is separate from it.
 
-Score (one family covering the classic measures; see `CopurchaseConfig`)::
+Score (see `CopurchaseConfig`; b = prior_orders, m = rarity_margin_orders)::
 
-    score(a, j) = P~(j | a) / p_j ** popularity_exponent
-    P~(j | a)   = (c_aj + prior_orders * p_j) / (n_a + prior_orders)
+    score(a, j) = P~(j | a) / p_j ** popularity_exponent + m * ln(p_max / p_j) / n_a ** rarity_margin_power
+    P~(j | a)   = (c_aj + b * P~(j | g1)) / (n_a + b)               anchor -> its group
+    P~(j | g1)  = (c_g1j + b * P~(j | g2)) / (n_g1 + b)              group -> its category
+    P~(j | g2)  = (c_g2j + b * p_j) / (n_g2 + b)                     category -> shop
 
-c_aj: orders with both, n_a: orders with a, p_j: share of orders with j. With
-prior_orders = 0 the row ranking is co-count at exponent 0, cosine at 0.5, lift at 1.
+c_aj: orders with both, n_a: orders with a, p_j: share of orders with j; c_gj: orders
+holding some product of group g and j, n_g: orders holding group g. The levels nest:
+g2 is the anchor's category (every shop has one), g1 the products of its category with
+the same `backoff_column` value (complete-journey: product_type, 3,867 groups in 304
+categories); without that column the category is the only level. A j inside the
+group backs off to the next level (P~(j | g) = P~(j | parent)): every order of j holds
+g, so g's counts say nothing about j, and a one-category shop backs off straight to the
+shop, as before. All counts are recency-weighted (an order's weight halves every
+`half_life_days`; the support stays exact). With b = 0 (no prior), the margin off and
+exponents 0 / 0.5 / 1, the row ranking is co-count / cosine / lift.
 
-Two further terms (see `CopurchaseConfig`): counts are recency-weighted (an order's
-weight halves every `half_life_days`, so c_aj, n_a and p_j are decayed orders; the
-support stays exact), and a rarity margin m = `rarity_margin_orders`::
+This is hierarchical Dirichlet (Katz-style) smoothing. A product seen in 3 orders has
+neighbours tied at one order each, picked by chance; the prior, in orders (so it means
+the same in a small and a large shop), lets it lean on its group's basket mix until its
+own orders outweigh it. The previous prior was the shop-wide mix: the same staples for
+every thin product. The group's mix is both more accurate and different per group.
 
-    score(a, j) += m * ln(p_max / p_j) / n_a
+The rarity margin: in orders (n_a * score) a staple outranks a more specific mate
+only if it leads by more than m * n_a ** (1 - power) * ln(p_staple / p_specific)
+expected co-purchases. power = 1 is a fixed margin in orders; the default 0.5 makes
+it a margin in standard errors of the anchor's counts (Poisson noise grows as
+sqrt(n_a)), so it reaches further into moderate evidence. The back-off already
+settles the thinnest rows, which a fixed margin would otherwise hit hardest. A product
+with thousands of orders ranks as before. The margin is what spreads the
+recommendations over the catalog.
 
-In orders (n_a * score) this is a fixed evidence margin: a staple outranks a more
-specific mate only if it leads by more than m * ln(p_staple / p_specific) expected
-co-purchases. A product with thousands of orders ranks as before; one with a handful,
-whose ranking is mostly noise, picks the specific mate, which is what spreads the
-recommendations over the catalog. Unlike the exponent, it costs little where the
-evidence is strong.
-
-Why this default (prior_orders=50, half_life_days=80, popularity_exponent=0.08,
-rarity_margin_orders=0.026, min_support=1), chosen on cross-category basket completion
-(bench/complements_quality.py prints the ablation):
-* Raw co-count is hard to beat on recall: it ranks by P(j | a), which is what basket
-  completion rewards, and staples really are the likeliest basket mates. Cosine and
-  lift rankings lose 15-90 % of its Recall@10 on both datasets (Jaccard and
-  log-likelihood-ratio weightings, tried on the way, behaved like cosine).
-* Where co-count goes wrong is thin evidence: a product seen in 3 orders has neighbours
-  tied at one order each, picked by chance. The additive prior (Dirichlet smoothing,
-  in orders, so it means the same in a small and a large shop) lets such a product
-  lean on the shop-wide basket mix until its own orders outweigh it: +6 % recall on
-  complete-journey, about neutral on online-retail, but more of the same staples everywhere.
-* Recency is the other recall gain: basket mixes and the assortment drift, and a
-  half-life of a few months adds ~0.005 Recall@10 on both datasets (all queries,
-  complete-journey 0.1012 vs 0.0978 at 90 d) while concentrating lists on staples.
-* The mild exponent and the rarity margin spend those gains on specific complements.
-  Per unit of recall the margin buys more coverage than the exponent (it acts only on
-  thin evidence); together they beat either alone.
-* min_support 1 keeps rare products' only basket mates as candidates (the prior keeps
-  one-off pairs low); 2 loses 60 % of the coverage on complete-journey (0.0605).
-Measured (bench/complements_quality.py, 10k-query default sample; co-count in
-brackets): complete-journey Recall@10 0.0959 (0.0956; paired difference +0.0002 +-
-0.0007), Coverage@10 0.1510 (0.0846); online-retail Recall@10 0.2198 (0.2147; +0.0051 +-
-0.0008). On complete-journey recall this is a tie with co-count, not a gain: on all
-139,559 queries it is 0.0956 vs 0.0958 (-0.0002 +- 0.0002) at Coverage@10 0.461 vs
-0.249, and on four other 10k samples (seeds 1-4) the difference averages -0.0009 while
-coverage stays 0.153-0.155. Every setting tried (exponent, prior, half-life, margin, a
-margin on list frequency, a logistic blend learned on a validation split) traces the
-same frontier through about Recall 0.0956 at Coverage 0.150 on this dataset: the
-targets sit on it, not inside it. The previous default (no half-life, no margin,
-exponent 0.1: 0.0984 / 0.0997) is its recall end; the ablation shows the rest.
+How the default was chosen (backoff on, backoff_column product_type, prior_orders=50,
+half_life_days=80, popularity_exponent=0.08, rarity_margin_power=0.5,
+rarity_margin_orders=0.027, min_support=1). The measure is cross-category basket
+completion (`python -m bench.complements_quality`, 10k-query samples, seeds 0-4,
+Recall@10 minus raw co-count's):
+* Raw co-count is hard to beat on recall: it ranks by P(j | a), which basket completion
+  rewards. Cosine and lift rankings lose 15-90 % of its Recall@10 (Jaccard and
+  log-likelihood ratio behaved like cosine). Recency (the half-life) is kept from the
+  previous default.
+* Every setting of the previous score (shop-wide prior, exponent, half-life, margin, a
+  logistic blend) traced one recall/coverage frontier on complete-journey through
+  about +-0 recall at Coverage@10 0.150. The previous default sat on it at a tie:
+  -0.0007 mean over the five samples, coverage 0.151.
+* Back-off moves that frontier up by about 0.001 at coverage 0.15 (five-sample means,
+  coverage on seed 0): +0.0004 at 0.1506, against -0.0007 at 0.151. With the old margin
+  in orders (power 1), recall is +0.0065 at coverage 0.099 (seed 0); the old score's
+  recall end is +0.0027 at 0.0997. The gain is in thin rows: in an early variant (type
+  -> shop, old margin, seed 0), anchors with 3-10 orders go from 0.049 (co-count) to
+  0.060, and 10-30 orders from 0.082 to 0.097.
+* Most of the shift comes from backing off to the category at all. Category only gives
+  +0.0002 at coverage 0.1506 (margin 0.025) against +0.0004 with the type level, a
+  difference within noise. type -> shop without the category sits at +0.0001 at 0.152.
+  The type level is kept because it is the finer prior and costs ~0.5 s.
+* Adding each group's top 50-100 mates as candidates, with c_aj = 0, raised recall
+  but cost coverage. Along the frontier that nets nothing (+0.0013 at coverage 0.144;
+  with a larger margin -0.0002 at 0.155), for 2.4-5M extra pairs, so only the anchor's
+  own basket mates are ranked. Other changes also stayed on the new frontier:
+  leave-one-out group counts, a third level (manufacturer), prior 30 / 80, exponent
+  0 / 0.12, a margin on the group lift.
+* Margin power 0.5 against 1 with back-off: +0.0004 against about +-0 at coverage
+  0.15 (power 1: +0.0005 at 0.146, +0.0015 at 0.138), which is within noise. 0.75 was
+  slightly worse; 0.35 tied. Without back-off, power 0.5 alone stays on the old
+  frontier (-0.0018 at 0.161).
+* rarity_margin_orders = 0.027 is the one constant set on this evaluation: the smallest
+  margin that keeps complete-journey's Coverage@10 >= 0.15 (0.026: 0.147).
+Measured (bench, co-count in brackets): complete-journey Recall@10 0.0967 (0.0956),
++0.0010 +- 0.0007 on seed 0, seeds 1-4 -0.0006 / +0.0013 / -0.0001 / +0.0002.
+Mean over the five +0.0004: still a tie within noise, only no longer below.
+Coverage@10 0.1506 (0.0846). online-retail (one category, no type column: the back-off
+is the shop-wide prior, as before) Recall@10 0.2195 (0.2147; +0.0048 +- 0.0008, mean
+over five +0.0041), Coverage@10 0.607 (previous default 0.521). The back-off costs ~2 s
+per complete-journey fit: two groups x products sparse products and one pass over
+the pairs. Peak memory is unchanged.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from training.data import Interactions
@@ -81,12 +106,24 @@ class CopurchaseConfig:
     half_life_days: when set, an order's weight halves every this many days before the
         newest order, so recent co-purchases count more in the score (the support
         stays an exact order count). None or 0: every order counts fully.
-    prior_orders: strength, in orders, of the shop-wide prior P(j) in P~(j | a).
+    prior_orders: strength, in orders, of the prior at each level of the back-off (anchor
+        toward its group, group toward its category, category toward the shop; the
+        shop-wide P(j) alone when `backoff` is off). 0: no prior and no back-off.
     popularity_exponent: how much the score divides out the neighbour's popularity
         (0 = confidence, 0.5 = cosine ranking, 1 = lift ranking).
-    rarity_margin_orders: the margin, in (decayed) orders per e-fold of popularity, by
-        which a more popular neighbour must lead in expected co-purchases to rank
-        above a rarer one (see the module docstring); 0 = off.
+    rarity_margin_orders: the margin per e-fold of popularity by which a more popular
+        neighbour must lead in expected co-purchases to rank above a rarer one: in
+        (decayed) orders at rarity_margin_power 1, scaled by sqrt(n_a) at 0.5 (see the
+        module docstring); 0 = off.
+    backoff: smooth each anchor toward its groups' basket mix (anchor -> group ->
+        category -> shop, see the module docstring) instead of straight toward the shop's.
+        False: the shop-wide prior alone (the score before back-off).
+    backoff_column: the catalog column whose values group products inside a category for
+        the back-off (complete-journey: product_type). Absent from the catalog or "":
+        the category is the only group level, which every shop has.
+    rarity_margin_power: the margin term is divided by n_a ** this power. 1: a fixed
+        margin in orders; 0.5 (default): a margin in standard errors of the anchor's
+        counts, so it reaches further into moderate evidence (see the module docstring).
     same_category_slots: at most this many of the top_k slots go to neighbours of the
         anchor's own category while other-category neighbours remain; the service hides
         same-category items by default, so the rest of the row is kept for those. A
@@ -99,7 +136,10 @@ class CopurchaseConfig:
     prior_orders: float = 50.0
     popularity_exponent: float = 0.08
     same_category_slots: int = 10
-    rarity_margin_orders: float = 0.026
+    rarity_margin_orders: float = 0.027
+    rarity_margin_power: float = 0.5
+    backoff: bool = True
+    backoff_column: str = "product_type"
 
     def __post_init__(self) -> None:
         if self.top_k < 1 or self.min_support < 1 or self.same_category_slots < 0:
@@ -109,6 +149,11 @@ class CopurchaseConfig:
             raise ValueError(f"[copurchase] prior_orders, popularity_exponent and rarity_margin_orders must "
                              f"be >= 0, got {self.prior_orders}, {self.popularity_exponent}, "
                              f"{self.rarity_margin_orders}")
+        if not 0.0 <= self.rarity_margin_power <= 1.0:
+            raise ValueError(f"[copurchase] rarity_margin_power must be in [0, 1], got {self.rarity_margin_power}")
+        if not isinstance(self.backoff_column, str):
+            raise ValueError(f"[copurchase] backoff_column must be a catalog column name (\"\": none), "
+                             f"got {self.backoff_column!r}")
         if self.half_life_days == 0:  # "off" in a TOML file, which has no null
             self.half_life_days = None
         if self.half_life_days is not None and self.half_life_days < 0:
@@ -193,20 +238,128 @@ def cooccurrence(inter: Interactions, min_support: int, half_life_days: float | 
                         item_weight, float(w.sum()))
 
 
+def backoff_levels(inter: Interactions, products: pd.DataFrame | None, column: str) -> list[np.ndarray]:
+    """Nested group codes of every product for the back-off, coarsest first.
+
+    Always the category; then, when `products` (rows aligned with `inter.product_ids`,
+    e.g. `data.product_table`) has `column`, the groups of equal `column` value inside
+    each category (a value shared by two categories makes two groups, so the levels
+    nest; products without a value form their category's own group)."""
+    levels = [inter.product_category.astype(np.int32)]
+    if not column or products is None or column not in products.columns:
+        return levels
+    if len(products) != inter.n_products:
+        raise ValueError(f"products has {len(products)} rows for {inter.n_products} products")
+    values, _ = pd.factorize(products[column].fillna("").astype(str).to_numpy())
+    if len(values) == 0:
+        return levels
+    pair = levels[0].astype(np.int64) * (int(values.max()) + 1) + values
+    _, fine = np.unique(pair, return_inverse=True)
+    levels.append(fine.astype(np.int32))
+    return levels
+
+
+def group_cooccurrence(x: sp.csr_matrix, w: np.ndarray, codes: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """(groups x products CSR of decayed orders holding some product of the group and
+    the product, decayed orders holding the group): one sparse product, far smaller
+    than X.T @ X since an order holds fewer groups than products."""
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    member = sp.csr_matrix((np.ones(len(codes), np.float32), (np.arange(len(codes)), codes)),
+                           shape=(len(codes), n_groups))
+    xg = (x @ member).tocsr()
+    xg.data[:] = 1.0  # an order with two products of a group holds the group once
+    xgt = xg.T.tocsr()
+    counts = (xgt @ (sp.diags(w.astype(np.float32)) @ x)).tocsr()
+    return counts, np.asarray(xgt @ w).ravel()
+
+
+def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + n) for each (s, n), vectorised."""
+    total = int(length.sum())
+    offset = np.repeat(start - (np.cumsum(length) - length), length)
+    return offset + np.arange(total)
+
+
+def backoff_prior(inter: Interactions, co: Cooccurrence, levels: list[np.ndarray], prior_orders: float,
+                  half_life_days: float | None) -> np.ndarray:
+    """P~(j | anchor's groups) of every pair (float32), see the module docstring:
+
+        P_0(j) = p_j,   P_l(j) = (c_gj + prior_orders * P_{l-1}(j)) / (n_g + prior_orders)
+
+    for the anchor's group g at each level l (coarsest first), and P_l(j) = P_{l-1}(j)
+    when j is itself in g (every order of j holds g, so g's counts say nothing about j).
+
+    Pairs are visited one block of anchors at a time (same group at every level; with
+    nested levels, one finest group): each group's row of counts is scattered into a
+    dense buffer when its block starts and read at its anchors' neighbours, and a
+    coarse row stays loaded across its finer groups, so the cost is one pass over the
+    pairs plus the groups' rows."""
+    p = (co.item_weight / max(co.total_weight, 1e-300)).astype(np.float32)
+    # A level with one group holds every neighbour: it backs off to its parent unchanged
+    # (a one-category shop's category), so it is skipped.
+    levels = [codes for codes in levels if len(codes) and codes.min() != codes.max()]
+    if not levels:
+        return p[co.cols]
+    x = order_matrix(inter)
+    w = order_weights(inter, half_life_days)
+    tables = [group_cooccurrence(x, w, codes) for codes in levels]
+    del x
+    out = np.empty(len(co.rows), np.float32)
+    per_anchor = np.bincount(co.rows, minlength=inter.n_products)
+    first_pair = np.cumsum(per_anchor) - per_anchor
+    anchors = np.lexsort(levels[::-1])  # by coarsest group, then finer ones
+    anchors = anchors[per_anchor[anchors] > 0]
+    if len(anchors) == 0:
+        return out
+    new_block = np.zeros(len(anchors) - 1, bool)  # a block: anchors sharing every level's group
+    for codes in levels:
+        new_block |= codes[anchors][1:] != codes[anchors][:-1]
+    bounds = np.flatnonzero(np.r_[True, new_block, True])
+    buffers = [np.zeros(inter.n_products, np.float32) for _ in levels]
+    loaded = [-1] * len(levels)
+    b = np.float32(prior_orders)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        members = anchors[lo:hi]
+        idx = _ranges(first_pair[members], per_anchor[members])
+        cols = co.cols[idx]
+        prior = p[cols]
+        for level, (codes, (counts, n_group), buf) in enumerate(zip(levels, tables, buffers)):
+            g = int(codes[members[0]])
+            if loaded[level] != g:  # coarse rows are loaded once per run of their finer groups
+                if loaded[level] >= 0:
+                    buf[counts.indices[counts.indptr[loaded[level]]:counts.indptr[loaded[level] + 1]]] = 0.0
+                row = slice(counts.indptr[g], counts.indptr[g + 1])
+                buf[counts.indices[row]] = counts.data[row]
+                loaded[level] = g
+            smoothed = (buf[cols] + b * prior) / np.float32(n_group[g] + prior_orders)
+            prior = np.where(codes[cols] == g, prior, smoothed)
+        out[idx] = prior
+    return out
+
+
 def pair_scores(co: Cooccurrence, prior_orders: float, popularity_exponent: float,
-                rarity_margin_orders: float = 0.0) -> np.ndarray:
-    """score(a, j) of every pair as float32, see the module docstring."""
+                rarity_margin_orders: float = 0.0, rarity_margin_power: float = 1.0,
+                prior: np.ndarray | None = None) -> np.ndarray:
+    """score(a, j) of every pair as float32, see the module docstring. `prior`: the
+    per-pair P~(j | anchor's groups) of `backoff_prior`; None: the shop-wide p_j."""
     p = co.item_weight / max(co.total_weight, 1e-300)
     discount = np.maximum(p, 1e-30) ** -popularity_exponent  # per product, not per pair
     denom = co.item_weight + prior_orders  # 0 only for products in no pair
     inv = np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0)
     # In place, one pair-sized temporary at a time: these arrays are the memory peak.
     score = co.weight * discount.astype(np.float32)[co.cols]
-    score += (prior_orders * p * discount).astype(np.float32)[co.cols]
+    if prior is None:
+        score += (prior_orders * p * discount).astype(np.float32)[co.cols]
+    else:
+        term = prior * np.float32(prior_orders)
+        term *= discount.astype(np.float32)[co.cols]
+        score += term
+        del term
     score *= inv.astype(np.float32)[co.rows]
     if rarity_margin_orders > 0:
         rarity = np.log(p.max() / np.maximum(p, 1e-30)) * rarity_margin_orders
-        inv_n = np.divide(1.0, co.item_weight, out=np.zeros_like(co.item_weight), where=co.item_weight > 0)
+        scale = co.item_weight ** rarity_margin_power
+        inv_n = np.divide(1.0, scale, out=np.zeros_like(scale), where=co.item_weight > 0)
         bonus = rarity.astype(np.float32)[co.cols]
         bonus *= inv_n.astype(np.float32)[co.rows]
         score += bonus
@@ -300,17 +453,27 @@ def select_top_k(
     return CopurchaseModel(idx=idx, score=out_score, support=out_support)
 
 
-def fit_copurchase(inter: Interactions, cfg: CopurchaseConfig) -> CopurchaseModel:
-    return fit_copurchase_and_cocount(inter, cfg, with_cocount=False)[0]
+def fit_copurchase(inter: Interactions, cfg: CopurchaseConfig, products: pd.DataFrame | None = None
+                   ) -> CopurchaseModel:
+    """`products`: catalog attributes aligned with `inter.product_ids` (`data.product_table`),
+    where `cfg.backoff_column` is looked up; None: the back-off uses the category alone."""
+    return fit_copurchase_and_cocount(inter, cfg, with_cocount=False, products=products)[0]
 
 
-def fit_copurchase_and_cocount(inter: Interactions, cfg: CopurchaseConfig, with_cocount: bool = True
+def fit_copurchase_and_cocount(inter: Interactions, cfg: CopurchaseConfig, with_cocount: bool = True,
+                               products: pd.DataFrame | None = None
                                ) -> tuple[CopurchaseModel, CopurchaseModel | None]:
     """The model and, from the same co-occurrence when its pairs are every pair
     (min_support 1), the raw co-count baseline of `fit_cocount`: one sparse product
     instead of two in a training run that evaluates against it."""
     co = cooccurrence(inter, cfg.min_support, cfg.half_life_days)
-    score = pair_scores(co, cfg.prior_orders, cfg.popularity_exponent, cfg.rarity_margin_orders)
+    prior = None
+    if cfg.backoff and cfg.prior_orders > 0:
+        levels = backoff_levels(inter, products, cfg.backoff_column)
+        prior = backoff_prior(inter, co, levels, cfg.prior_orders, cfg.half_life_days)
+    score = pair_scores(co, cfg.prior_orders, cfg.popularity_exponent, cfg.rarity_margin_orders,
+                        cfg.rarity_margin_power, prior)
+    del prior
     model = select_top_k(co.rows, co.cols, score, co.support, inter.product_category,
                          inter.n_products, cfg.top_k, cfg.same_category_slots)
     if not with_cocount:
@@ -330,4 +493,5 @@ def fit_cocount(inter: Interactions, top_k: int, same_category_slots: int = 10) 
     measures the score alone."""
     return fit_copurchase(inter, CopurchaseConfig(top_k=top_k, min_support=1, half_life_days=None,
                                                   prior_orders=0.0, popularity_exponent=0.0,
-                                                  rarity_margin_orders=0.0, same_category_slots=same_category_slots))
+                                                  rarity_margin_orders=0.0, backoff=False,
+                                                  same_category_slots=same_category_slots))

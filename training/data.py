@@ -33,14 +33,31 @@ class Catalog:
 
 
 @dataclass
+class LineCodes:
+    """Integer codes of validated order lines, made once by validation (training.io), so
+    the report and the encoding count and index on integers instead of hashing the same
+    string ids again (at 10M lines each pass over a string column costs seconds)."""
+
+    order: np.ndarray  # (n_lines,) int32 dense order code, in order of first appearance
+    order_ids: pd.Index  # (n_orders,) str: order_ids[order] is the line's order_id
+    user: np.ndarray  # (n_lines,) int32 dense user code, in order of first appearance
+    user_ids: np.ndarray  # (n_users,) str: user_ids[user] is the line's user_id
+    item_row: np.ndarray  # (n_lines,) int32 row of the line's item in Catalog.items
+    n_catalog_items: int  # rows of the catalog the item rows refer to
+
+
+@dataclass
 class Orders:
     """One row per purchased order line (returns already removed).
 
     `lines` columns: order_id, user_id, item_id, product_id (str), ts (datetime64[ns]),
-    quantity (float, > 0), price (float, NaN when unknown).
+    quantity (float, > 0), price (float, NaN when unknown). `codes`: the lines' integer
+    codes when validation made them (None for hand-built orders); they describe `lines`
+    as validated, so a changed copy of `lines` goes without them.
     """
 
     lines: pd.DataFrame
+    codes: LineCodes | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -91,7 +108,11 @@ class Interactions:
 
 
 def build_interactions(orders: Orders, catalog: Catalog) -> Interactions:
-    """Encode validated orders against the catalog's product index."""
+    """Encode validated orders against the catalog's product index.
+
+    Products are the catalog's distinct product_ids in catalog order, users and orders
+    are numbered in order of first appearance on the lines (validation's codes when it
+    made them: the same numbering, without hashing the ids again)."""
     items = catalog.items
     products = items.drop_duplicates("product_id", keep="first")
     product_ids = products["product_id"].to_numpy(dtype=str)
@@ -99,12 +120,18 @@ def build_interactions(orders: Orders, catalog: Catalog) -> Interactions:
     product_index = pd.Index(product_ids)
 
     lines = orders.lines
-    product = product_index.get_indexer(lines["product_id"])
-    if (product < 0).any():
-        raise ValueError("order lines reference products missing from the catalog; "
-                         "validate orders against the catalog first (training.io)")
-    user_codes, user_ids = pd.factorize(lines["user_id"], sort=False)
-    order_codes, _ = pd.factorize(lines["order_id"], sort=False)
+    codes = orders.codes
+    if codes is not None and codes.n_catalog_items == len(items) and len(codes.order) == len(lines):
+        item_product = product_index.get_indexer(items["product_id"])  # catalog-sized
+        product = item_product[codes.item_row]
+        user_codes, user_ids, order_codes = codes.user, codes.user_ids, codes.order
+    else:
+        product = product_index.get_indexer(lines["product_id"])
+        if (product < 0).any():
+            raise ValueError("order lines reference products missing from the catalog; "
+                             "validate orders against the catalog first (training.io)")
+        user_codes, user_ids = pd.factorize(lines["user_id"], sort=False)
+        order_codes, _ = pd.factorize(lines["order_id"], sort=False)
     ts = lines["ts"].to_numpy(dtype="datetime64[s]").astype(np.int64)
     qty = lines["quantity"].to_numpy(dtype=np.float32) if "quantity" in lines else np.ones(len(lines), np.float32)
     return Interactions(
@@ -120,6 +147,29 @@ def build_interactions(orders: Orders, catalog: Catalog) -> Interactions:
     )
 
 
+def hashable_lines(orders: Orders, catalog: Catalog) -> pd.DataFrame:
+    """`orders.lines` with the id columns as categoricals built from validation's codes:
+    pandas hashes a categorical as its values (pd.util.hash_pandas_object gives the same
+    row hashes) but hashes each distinct id once instead of once per line."""
+    lines, codes, items = orders.lines, orders.codes, catalog.items
+    if codes is None or codes.n_catalog_items != len(items) or len(codes.order) != len(lines):
+        return lines
+    item_product, product_ids = pd.factorize(items["product_id"])
+    as_category = {
+        # A deep copy: from_codes' uniqueness check caches a hash table (and the ids as
+        # Python strings) on the array, which on codes.order_ids would live on all job.
+        "order_id": (codes.order, codes.order_ids.copy(deep=True)),
+        "user_id": (codes.user, pd.Index(codes.user_ids, dtype="str")),
+        "item_id": (codes.item_row, pd.Index(items["item_id"], dtype="str")),
+        "product_id": (item_product[codes.item_row], pd.Index(product_ids, dtype="str")),
+    }
+    try:
+        return lines.assign(**{c: pd.Categorical.from_codes(code, categories=ids)
+                               for c, (code, ids) in as_category.items()})
+    except ValueError:  # duplicate catalog item ids (a hand-built catalog): hash the strings
+        return lines
+
+
 def fill_prices_from_orders(catalog: Catalog, orders: Orders) -> Catalog:
     """Catalog prices missing -> the item's median order-line price (then its product's).
 
@@ -130,10 +180,23 @@ def fill_prices_from_orders(catalog: Catalog, orders: Orders) -> Catalog:
     missing = items["price"].isna()
     if not missing.any() or "price" not in orders.lines:
         return catalog
-    lines = orders.lines[["item_id", "product_id", "price"]].dropna(subset=["price"])
-    by_item = lines.groupby("item_id")["price"].median()
-    by_product = lines.groupby("product_id")["price"].median()
-    price = items["price"].fillna(items["item_id"].map(by_item)).fillna(items["product_id"].map(by_product))
+    codes = orders.codes
+    if codes is not None and codes.n_catalog_items == len(items):
+        # The same medians grouped on integer codes: an item is a catalog row.
+        price = pd.Series(orders.lines["price"].to_numpy(float))
+        known = price.notna().to_numpy()
+        item_product, _ = pd.factorize(items["product_id"])
+        rows = codes.item_row[known]
+        by_item = price[known].groupby(rows).median().reindex(range(len(items))).to_numpy()
+        by_product = price[known].groupby(item_product[rows]).median()
+        from_product = by_product.reindex(item_product).to_numpy()
+        price = items["price"].fillna(pd.Series(by_item, index=items.index))
+        price = price.fillna(pd.Series(from_product, index=items.index))
+    else:
+        lines = orders.lines[["item_id", "product_id", "price"]].dropna(subset=["price"])
+        by_item = lines.groupby("item_id")["price"].median()
+        by_product = lines.groupby("product_id")["price"].median()
+        price = items["price"].fillna(items["item_id"].map(by_item)).fillna(items["product_id"].map(by_product))
     return Catalog(items=items.assign(price=price.round(2)), attribute_columns=catalog.attribute_columns)
 
 

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import scipy.sparse as sp
 from pandas.tseries.api import guess_datetime_format
 
-from training.data import CATALOG_OPTIONAL, CATALOG_REQUIRED, ORDER_REQUIRED, Catalog, Orders
+from training.data import CATALOG_OPTIONAL, CATALOG_REQUIRED, ORDER_REQUIRED, Catalog, LineCodes, Orders
 
 MAX_EXAMPLES = 5
 FORMATS = ("standard", "online-retail", "complete-journey")
@@ -198,6 +199,39 @@ def normalize_ids(s: pd.Series) -> pd.Series:
     return t
 
 
+@dataclass
+class IdColumn:
+    """An id column as normalised distinct ids and one integer code per row."""
+
+    code: np.ndarray  # (rows,) int32 index into `ids`, -1 where the id is missing
+    ids: pd.Index  # (n,) str, distinct normalised ids
+
+    @property
+    def missing(self) -> np.ndarray:
+        return self.code < 0
+
+
+def id_codes(s: pd.Series) -> IdColumn:
+    """`normalize_ids` through the distinct values: the column is hashed once (for text,
+    by Arrow's dictionary encoding) and only its distinct values are normalised, e.g.
+    2.5M order ids instead of 10M lines. Values that normalise alike (' 12', '12') share
+    a code."""
+    if not (pd.api.types.is_integer_dtype(s) or isinstance(s.dtype, pd.StringDtype)):
+        # Object or float columns: equality must be that of the text ('1' vs True vs 1.0).
+        s = s.astype("str")
+    raw_code, raw_values = pd.factorize(s)  # missing cells -> -1
+    norm_code, ids = pd.factorize(normalize_ids(pd.Series(raw_values)))
+    code = np.append(norm_code, -1)[raw_code]  # raw -1 picks the appended -1
+    return IdColumn(code.astype(np.int32), pd.Index(ids, dtype="str"))  # int32: half the memory
+
+
+def _dense(ids: IdColumn, rows: np.ndarray) -> tuple[np.ndarray, pd.Index]:
+    """Codes of the selected rows renumbered 0..n-1 in order of first appearance (what
+    pd.factorize of their strings gives), with their ids."""
+    code, first = pd.factorize(ids.code[rows])
+    return code.astype(np.int32), ids.ids.take(first)
+
+
 def _blank(s: pd.Series) -> np.ndarray:
     """Cells with no value: NA, or text that is empty or spells 'nan'/'null'/..."""
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
@@ -357,9 +391,9 @@ def validate_orders(frame: pd.DataFrame, catalog: Catalog, report: DataReport, *
     triage.returns(return_mask(frame, qty))
     for reason, mask in rules:
         triage.skip(reason, mask)
-    ids = {c: normalize_ids(frame[c]) for c in ("order_id", "user_id", "item_id")}
-    for col, s in ids.items():
-        triage.skip(f"missing {col}", s.isna())
+    ids = {c: id_codes(frame[c]) for c in ("order_id", "user_id", "item_id")}
+    for col, column in ids.items():
+        triage.skip(f"missing {col}", column.missing)
     ts, ts_missing, ts_bad = parse_timestamps(frame["ts"])
     triage.skip("missing timestamp", ts_missing)
     triage.skip("unparseable timestamp", ts_bad)
@@ -371,43 +405,55 @@ def validate_orders(frame: pd.DataFrame, catalog: Catalog, report: DataReport, *
         triage.skip("negative price", price < 0)
     else:
         price = pd.Series(np.nan, index=frame.index)
-    pos = pd.Index(catalog.items["item_id"]).get_indexer(ids["item_id"].fillna(""))
+    item = ids["item_id"]
+    pos = np.append(pd.Index(catalog.items["item_id"]).get_indexer(item.ids), -1)[item.code]
     triage.skip("item not in catalog", pos < 0)
 
-    keep = triage.alive
+    keep = np.flatnonzero(triage.alive)
+    order, order_ids = _dense(ids["order_id"], keep)
+    user, user_ids = _dense(ids["user_id"], keep)
+    item_row = pos[keep].astype(np.int32)
+    # String columns from the codes: Arrow takes, no per-line hashing or parsing.
     lines = pd.DataFrame({
-        "order_id": ids["order_id"][keep], "user_id": ids["user_id"][keep], "item_id": ids["item_id"][keep],
-        "product_id": catalog.items["product_id"].to_numpy()[pos[keep]],
-        "ts": ts[keep], "quantity": qty[keep].fillna(1.0), "price": price[keep].astype(float),
-    }).reset_index(drop=True)
-    lines["product_id"] = lines["product_id"].astype("str")
+        "order_id": _strings(order_ids, order), "user_id": _strings(user_ids, user),
+        "item_id": _strings(item.ids, item.code[keep]),
+        "product_id": _strings(pd.Index(catalog.items["product_id"], dtype="str"), item_row),
+        "ts": ts.to_numpy()[keep], "quantity": np.nan_to_num(qty.to_numpy(float)[keep], nan=1.0),
+        "price": price.to_numpy(float)[keep],
+    })
     rep.rows_kept = len(lines)
-    orders = Orders(lines=lines)
+    codes = LineCodes(order=order, order_ids=order_ids, user=user, user_ids=user_ids.to_numpy(dtype=str),
+                      item_row=item_row, n_catalog_items=len(catalog.items))
+    orders = Orders(lines=lines, codes=codes)
     summarise(report, orders, catalog)
     return orders
 
 
-def _codes(ids: pd.Series) -> tuple[np.ndarray, int]:
-    """Integer code per row (int64, 0..n-1) and the number of distinct ids (validated
-    lines have no missing ids)."""
-    codes, uniques = pd.factorize(ids)
-    return codes.astype(np.int64, copy=False), len(uniques)
+def _strings(ids: pd.Index, code: np.ndarray) -> pd.Series:
+    return pd.Series(ids.take(code), dtype="str")
 
 
 def summarise(report: DataReport, orders: Orders, catalog: Catalog) -> None:
-    """Roll-up counts, order summary and notable facts, recorded on `report`."""
-    items, lines = catalog.items, orders.lines
-    # Each id column hashed once; the counts below are on integer codes (at 10M lines,
-    # repeated groupbys over the string ids were half of the load stage).
-    order, n_orders = _codes(lines["order_id"])
-    user, n_users = _codes(lines["user_id"])
-    item, n_items = _codes(lines["item_id"])
-    n_variants = items.groupby("product_id", sort=False).size()
+    """Roll-up counts, order summary and notable facts, recorded on `report`.
+
+    Counted on validation's integer codes (`Orders.codes`): an item is a catalog row."""
+    items, lines, codes = catalog.items, orders.lines, orders.codes
+    if codes is None:
+        raise ValueError("summarise needs validated orders (training.io.validate_orders)")
+    order, user, item = codes.order, codes.user, codes.item_row
+    n_orders, n_users, n_items = int(order.max(initial=-1)) + 1, len(codes.user_ids), len(items)
+    item_product, product_ids = pd.factorize(items["product_id"])  # validated: no missing ids
+    n_variants = np.bincount(item_product[item_product >= 0], minlength=len(product_ids))
+    bought = np.zeros(n_items, bool)
+    bought[item] = True
+    product_bought = np.zeros(len(product_ids), bool)
+    product_bought[item_product[bought & (item_product >= 0)]] = True
+    rolled_up = (items["item_id"] != items["product_id"]).to_numpy()
     report.rollup = {
-        "catalog_items": len(items), "catalog_products": len(n_variants),
+        "catalog_items": len(items), "catalog_products": len(product_ids),
         "products_with_variants": int((n_variants > 1).sum()),
-        "items_bought": n_items, "products_bought": int(lines["product_id"].nunique()),
-        "lines_rolled_up": int((lines["item_id"] != lines["product_id"]).sum()),
+        "items_bought": int(bought.sum()), "products_bought": int(product_bought.sum()),
+        "lines_rolled_up": int(rolled_up[item].sum()),
     }
     per_order = np.bincount(order, minlength=n_orders)
     report.summary = {
@@ -419,11 +465,15 @@ def summarise(report: DataReport, orders: Orders, catalog: Catalog) -> None:
     mixed = int((items.groupby("product_id", sort=False)["category"].nunique() > 1).sum())
     if mixed:
         notes.append(f"{mixed:,} products have variants in different categories; the first variant's category is used")
-    order_user = pd.unique(order * max(n_users, 1) + user)  # distinct (order, user) pairs
-    shared = int((np.bincount(order_user // max(n_users, 1), minlength=n_orders) > 1).sum())
+    # Hash-free: at 10M lines hashing 10M distinct int64 keys costs seconds.
+    lo, hi = np.full(n_orders, np.iinfo(np.int64).max), np.full(n_orders, -1)
+    np.minimum.at(lo, order, user)
+    np.maximum.at(hi, order, user)
+    shared = int((lo != hi).sum())  # orders with more than one distinct user
     if shared:
         notes.append(f"{shared:,} order ids appear with more than one user_id")
-    dup = len(lines) - len(pd.unique(order * max(n_items, 1) + item))
+    pairs = sp.coo_matrix((np.ones(len(order), np.float32), (order, item)), shape=(n_orders, n_items)).tocsr()
+    dup = len(lines) - pairs.nnz  # tocsr sums duplicate (order, item) entries
     if dup:
         notes.append(f"{dup:,} lines repeat an item already on the same order (kept)")
     unsold = report.rollup["catalog_products"] - report.rollup["products_bought"]

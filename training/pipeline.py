@@ -28,7 +28,7 @@ from training.category_complements import fit_category_complements
 from training.config import TrainConfig
 from training.copurchase import CopurchaseModel, fit_cocount, fit_copurchase_and_cocount
 from training.data import (Catalog, Interactions, MetricRow, Orders, build_interactions,
-                           fill_prices_from_orders, product_table)
+                           fill_prices_from_orders, hashable_lines, product_table)
 from training.evaluate import evaluate_complements, format_table, popularity_lists, time_split
 from training.evaluate_personal import evaluate_personal
 from training.evaluate_substitutes import evaluate_substitutes
@@ -108,7 +108,7 @@ def peak_rss_mb() -> float:
 def fingerprint(orders: Orders, catalog: Catalog) -> str:
     """Content hash of the validated inputs: same data -> same fingerprint."""
     h = hashlib.sha256()
-    for df in (orders.lines, catalog.items):
+    for df in (hashable_lines(orders, catalog), catalog.items):
         h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
         h.update(",".join(df.columns).encode())
     return h.hexdigest()
@@ -116,8 +116,9 @@ def fingerprint(orders: Orders, catalog: Catalog) -> str:
 
 def fit_models(inter: Interactions, products: pd.DataFrame, cfg: TrainConfig, with_baselines: bool = False) -> Models:
     """`with_baselines`: also the raw co-count baseline (for `evaluate_models`), from the
-    co-purchase model's own co-occurrence counts."""
-    cop, cocount = fit_copurchase_and_cocount(inter, cfg.copurchase, with_cocount=with_baselines)
+    co-purchase model's own co-occurrence counts. `products` (`product_table`) also gives
+    the co-purchase back-off its group column (`[copurchase] backoff_column`)."""
+    cop, cocount = fit_copurchase_and_cocount(inter, cfg.copurchase, with_cocount=with_baselines, products=products)
     cat_idx, cat_score = fit_category_complements(inter, cfg.category_complements)
     pop, pop_count = fit_popularity(inter, cfg.popularity)
     als = fit_als(inter, cfg.als)
@@ -196,6 +197,7 @@ def train(
             inter = build_interactions(order_data, catalog_data)
             products = product_table(catalog_data, inter.product_ids)
             fp = fingerprint(order_data, catalog_data)
+            del order_data  # encoded: free the lines (~0.9 GB at 10M) before the fits
         with st.stage("split"):
             train_i, test_i = time_split(inter, cfg.eval.holdout_fraction)
         refit = _refit_beside(inter, products, cfg)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from training.copurchase import (CopurchaseConfig, cooccurrence, fit_cocount, fit_copurchase,
-                                 fit_copurchase_and_cocount, order_weights, pair_scores, select_top_k)
+from training.copurchase import (CopurchaseConfig, backoff_levels, backoff_prior, cooccurrence, fit_cocount,
+                                 fit_copurchase, fit_copurchase_and_cocount, order_weights, pair_scores,
+                                 select_top_k)
 from training.data import Interactions
 
 from tests.training.baskets import DAY, shop
@@ -278,3 +280,131 @@ def test_cocount_from_the_models_own_counts_equals_the_separate_fit():
     np.testing.assert_array_equal(cocount.idx, alone.idx)
     np.testing.assert_array_equal(cocount.support, alone.support)
     np.testing.assert_array_equal(model.idx, fit_copurchase(inter, CopurchaseConfig(top_k=8)).idx)
+
+
+def pasta_shop() -> tuple[Interactions, pd.DataFrame]:
+    """1000 orders on one day, milk in every other one. Five pastas (type pasta, category
+    dry) go with sauce, 20 orders each; three rices (type rice, also category dry) go
+    with curry, 50 orders each. "newpasta" sold twice: with milk and sauce, with milk
+    and curry."""
+    baskets = []
+    for i in range(1000):
+        b = ["milk"] if i % 2 == 0 else []
+        if i < 100:
+            b += [f"pasta{i // 20}", "sauce"]
+        elif i < 250:
+            b += [f"rice{(i - 100) // 50}", "curry"]
+        baskets.append(b if len(b) >= 2 else b + ["filler"])
+    baskets += [["newpasta", "milk", "sauce"], ["newpasta", "milk", "curry"]]
+    cat = {"milk": "dairy", "sauce": "sauces", "curry": "spices", "filler": "misc", "newpasta": "dry"}
+    cat.update({f"pasta{i}": "dry" for i in range(5)} | {f"rice{i}": "dry" for i in range(3)})
+    inter = shop(baskets, cat, days=[0] * len(baskets))
+    ptype = ["pasta" if n.startswith(("pasta", "newpasta")) else "rice" if n.startswith("rice") else n
+             for n in inter.product_ids]
+    return inter, pd.DataFrame({"product_id": inter.product_ids, "product_type": ptype})
+
+
+def test_thin_evidence_backs_off_to_its_groups_basket_mix():
+    inter, products = pasta_shop()
+    # Own evidence: milk 2 orders, sauce 1, curry 1. Pastas go with sauce: the type
+    # level picks it over the shop's staple.
+    assert neighbours(inter, fit_copurchase(inter, CopurchaseConfig(), products), "newpasta")[0] == "sauce"
+    # The category (dry: more rice orders than pasta ones) backs off to curry instead ...
+    by_category = fit_copurchase(inter, CopurchaseConfig(backoff_column=""), products)
+    assert neighbours(inter, by_category, "newpasta")[0] == "curry"
+    assert neighbours(inter, fit_copurchase(inter, CopurchaseConfig()), "newpasta")[0] == "curry"  # no catalog
+    # ... and without back-off the shop-wide mix and the extra order put milk first.
+    no_backoff = fit_copurchase(inter, CopurchaseConfig(backoff=False), products)
+    assert neighbours(inter, no_backoff, "newpasta")[0] == "milk"
+    # Strong evidence is left alone: each rice's own 50 orders with curry decide.
+    assert neighbours(inter, fit_copurchase(inter, CopurchaseConfig(), products), "rice0")[0] == "curry"
+
+
+def test_backoff_prior_follows_its_formula_pair_by_pair():
+    rng = np.random.default_rng(5)
+    names = [f"p{i:02d}" for i in range(30)]
+    baskets = [list(rng.choice(names, rng.integers(2, 6), replace=False)) for _ in range(300)]
+    inter = shop(baskets, {n: f"c{i % 3}" for i, n in enumerate(names)}, days=rng.integers(0, 200, 300).tolist())
+    products = pd.DataFrame({"t": [f"t{i % 4}" for i in range(30)]})  # shared across categories: 12 groups
+    levels = backoff_levels(inter, products, "t")
+    assert [len(np.unique(lv)) for lv in levels] == [3, 12]
+    co = cooccurrence(inter, 1, 60.0)
+    got = backoff_prior(inter, co, levels, 7.0, 60.0)
+    w = order_weights(inter, 60.0)
+    baskets_of = [set(inter.product[inter.order == o].tolist()) for o in range(inter.n_orders)]
+    p = co.item_weight / co.total_weight
+    for e in rng.choice(len(co.rows), 200, replace=False):
+        a, j = int(co.rows[e]), int(co.cols[e])
+        expect = p[j]
+        for codes in levels:
+            group = set(np.flatnonzero(codes == codes[a]).tolist())
+            if j in group:
+                continue
+            holds = [o for o, b in enumerate(baskets_of) if b & group]
+            c = sum(w[o] for o in holds if j in baskets_of[o])
+            expect = (c + 7.0 * expect) / (sum(w[o] for o in holds) + 7.0)
+        assert got[e] == pytest.approx(expect, rel=1e-5)
+
+
+def test_one_category_shop_backs_off_to_the_shop_as_before():
+    """Every neighbour is in the anchor's only category, so the back-off is the shop-wide prior."""
+    rng = np.random.default_rng(2)
+    names = [f"p{i}" for i in range(25)]
+    baskets = [list(rng.choice(names, rng.integers(2, 6), replace=False)) for _ in range(400)]
+    inter = shop(baskets, {n: "all" for n in names}, days=rng.integers(0, 200, 400).tolist())
+    co = cooccurrence(inter, 1, 80.0)
+    np.testing.assert_allclose(backoff_prior(inter, co, backoff_levels(inter, None, "product_type"), 50.0, 80.0),
+                               (co.item_weight / co.total_weight)[co.cols], rtol=1e-6)
+    a = fit_copurchase(inter, CopurchaseConfig(top_k=8))
+    b = fit_copurchase(inter, CopurchaseConfig(top_k=8, backoff=False))
+    np.testing.assert_array_equal(a.idx, b.idx)
+
+
+def test_a_shop_without_pairs_fits_empty_rows():
+    inter = shop([["a"], ["b"], ["a"]], {"a": "x", "b": "y"})
+    products = pd.DataFrame({"product_type": ["t", "t"]})
+    model = fit_copurchase(inter, CopurchaseConfig(top_k=3), products)
+    assert (model.idx == -1).all() and (model.support == 0).all()
+
+
+def test_backoff_and_margin_power_keys_round_trip_and_validate(tmp_path):
+    from training.config import ConfigError, TrainConfig
+
+    path = tmp_path / "train.toml"
+    path.write_text('[copurchase]\nbackoff = false\nbackoff_column = "department"\nrarity_margin_power = 1\n')
+    cfg = TrainConfig.from_toml(path)
+    assert (cfg.copurchase.backoff, cfg.copurchase.backoff_column, cfg.copurchase.rarity_margin_power) == \
+        (False, "department", 1.0)
+    assert TrainConfig.from_dict(cfg.to_dict()).copurchase == cfg.copurchase
+    defaults = CopurchaseConfig()
+    assert (defaults.backoff, defaults.backoff_column, defaults.rarity_margin_power) == (True, "product_type", 0.5)
+    with pytest.raises(ConfigError, match="backoff_column"):
+        TrainConfig.from_dict({"copurchase": {"backoff_column": 3}})
+    with pytest.raises(ConfigError, match="backoff"):
+        TrainConfig.from_dict({"copurchase": {"backoff": "yes"}})
+    with pytest.raises(ValueError, match="rarity_margin_power"):
+        TrainConfig.from_dict({"copurchase": {"rarity_margin_power": 2}})
+    with pytest.raises(ConfigError, match="unknown key 'backof'"):
+        TrainConfig.from_dict({"copurchase": {"backof": True}})
+
+
+def test_backoff_prior_is_exact_for_levels_that_do_not_nest():
+    """A finer group spanning two coarser ones is visited once per coarse group."""
+    rng = np.random.default_rng(8)
+    names = [f"p{i:02d}" for i in range(12)]
+    baskets = [list(rng.choice(names, rng.integers(2, 5), replace=False)) for _ in range(80)]
+    inter = shop(baskets, {n: "one" for n in names})
+    co = cooccurrence(inter, 1)
+    coarse, fine = np.arange(12) % 2, np.arange(12) // 4  # fine group 0 holds p00-p03, both coarse groups
+    got = backoff_prior(inter, co, [coarse.astype(np.int32), fine.astype(np.int32)], 3.0, None)
+    baskets_of = [set(inter.product[inter.order == o].tolist()) for o in range(inter.n_orders)]
+    p = co.item_weight / co.total_weight
+    for e in range(len(co.rows)):
+        a, j = int(co.rows[e]), int(co.cols[e])
+        expect = p[j]
+        for codes in (coarse, fine):
+            group = set(np.flatnonzero(codes == codes[a]).tolist())
+            if j not in group:
+                holds = [b for b in baskets_of if b & group]
+                expect = (sum(j in b for b in holds) + 3.0 * expect) / (len(holds) + 3.0)
+        assert got[e] == pytest.approx(expect, rel=1e-5)

@@ -222,3 +222,60 @@ def test_format_and_catalog_mistakes_are_input_errors(tmp_path):
     (tmp_path / "orders.xlsx").write_text("x")
     with pytest.raises(InputError, match="orders.xlsx"):
         load_catalog(str(tmp_path / "orders.xlsx"), DataReport())
+
+
+# Ids that normalise alike (' o1' ~ 'o1', 2.0 ~ '2', '123.0' ~ '123'), blanks and unknown items.
+MESSY = pd.DataFrame({
+    "order_id": ["o1", " o1", "o2", "o2", "nan", "o3", "o4", "o4", "o1", "o5"],
+    "user_id": [17850.0, 17850.0, 2.0, 2.0, 5.0, np.nan, 9.0, 2.0, 17850.0, 17850.0],
+    "item_id": ["J1-M", " J1-L ", "123.0", "T1", "T1", "T1", "T1", "123", "J1-M", "GHOST"],
+    "ts": ["2024-03-01 10:00:00"] * 4 + ["2024-03-02 09:30:00"] * 6,
+    "quantity": [1, 1, 2, 1, 1, 1, 1, 1, 3, 1],
+    "price": [499.0, 499.0, 12.5, 79.5, 79.5, 79.5, 1.0, 13.5, 450.0, 499.0],
+})
+
+
+def _messy(tmp_path):
+    catalog = load_inputs(*write_csvs(tmp_path))[1]
+    report = DataReport()
+    return load_orders(MESSY, catalog, report), catalog, report
+
+
+def test_validation_codes_describe_the_lines(tmp_path):
+    orders, catalog, report = _messy(tmp_path)
+    lines, codes = orders.lines, orders.codes
+    assert codes is not None and len(lines) == 7  # skipped: the 'nan' order, the missing user, GHOST
+    assert (codes.user_ids[codes.user] == lines["user_id"].to_numpy(str)).all()
+    assert (codes.order_ids.take(codes.order) == lines["order_id"]).all()
+    assert (catalog.items["item_id"].to_numpy()[codes.item_row] == lines["item_id"].to_numpy()).all()
+    np.testing.assert_array_equal(codes.order, pd.factorize(lines["order_id"])[0])  # first appearance
+    np.testing.assert_array_equal(codes.user, pd.factorize(lines["user_id"])[0])
+    assert lines["order_id"].tolist()[:2] == ["o1", "o1"] and lines["user_id"].iloc[0] == "17850"
+    assert report.summary["orders"] == 3 and report.summary["users"] == 3
+    assert report.rollup["items_bought"] == 4 and report.rollup["lines_rolled_up"] == 5  # J1-M x2, J1-L, 123 x2 (B7)
+    assert "1 order ids appear with more than one user_id" in report.notes  # o4: users 9 and 2
+    assert "1 lines repeat an item already on the same order (kept)" in report.notes  # J1-M on o1
+
+
+def test_encoding_from_validation_codes_matches_hashing_the_strings(tmp_path):
+    from training.data import Orders, build_interactions, fill_prices_from_orders, hashable_lines
+
+    orders, catalog, _ = _messy(tmp_path)
+    by_strings = Orders(orders.lines)  # no codes: the string-hashing path
+    filled = fill_prices_from_orders(catalog, orders)
+    pd.testing.assert_frame_equal(filled.items, fill_prices_from_orders(catalog, by_strings).items)
+    assert filled.items.set_index("item_id").loc["123", "price"] == 13.0  # median of its lines
+    fast, slow = build_interactions(orders, filled), build_interactions(by_strings, filled)
+    for name in ("product_ids", "product_category", "category_names", "user_ids", "order", "user", "product",
+                 "ts", "quantity"):
+        a, b = getattr(fast, name), getattr(slow, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    np.testing.assert_array_equal(pd.util.hash_pandas_object(hashable_lines(orders, filled), index=False),
+                                  pd.util.hash_pandas_object(orders.lines, index=False))
+
+
+def test_integer_id_columns_normalise_like_their_text(tmp_path):
+    catalog = load_inputs(*write_csvs(tmp_path))[1]
+    ints = ORDERS.assign(order_id=[7, 7, 8, 9], user_id=np.array([3, 3, 1, 3], np.int64))
+    lines = load_orders(ints, catalog, DataReport()).lines
+    assert lines["order_id"].tolist() == ["7", "7", "8", "9"] and lines["user_id"].tolist() == ["3", "3", "1", "3"]

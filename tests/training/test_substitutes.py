@@ -171,3 +171,78 @@ def test_variant_family_ground_truth_is_not_a_content_feature_by_default():
     with_family = content_matrix(products, replace(SubstitutesConfig(), content_exclude_columns=[]).content_config())
     sim = (with_family @ with_family.T).toarray()
     assert sim[0, 1] > sim[0, 2]
+
+
+def _big_category(n: int = 600, twins: int = 40, seed: int = 0):
+    """One category of `n` products with random three-word titles; the first `twins`
+    products each have a planted twin (same title plus 'XL', about the same price)."""
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(300)])
+    titles = [" ".join(rng.choice(words, 3, replace=False)) for _ in range(n - twins)]
+    titles += [f"{t} XL" for t in titles[:twins]]
+    price = np.round(rng.uniform(5, 50, n - twins), 2)
+    price = np.r_[price, price[:twins] * 1.05]
+    names = [f"p{i:04d}" for i in range(n)]
+    items = pd.DataFrame({"item_id": names, "product_id": names, "category": "vases", "title": titles,
+                          "brand": "", "price": price})
+    orders = Orders(pd.DataFrame({"order_id": [f"o{i}" for i in range(n)], "user_id": "u0", "item_id": names,
+                                  "product_id": names, "ts": pd.Timestamp("2024-01-01"), "quantity": 1.0,
+                                  "price": np.nan}))
+    inter = build_interactions(orders, Catalog(items))
+    als = ALSModel(item_factors=rng.standard_normal((n, 4)).astype(np.float32),
+                   user_factors=np.zeros((1, 4), np.float32))
+    return inter, product_table(Catalog(items), inter.product_ids), als, n - twins
+
+
+def test_bounded_candidates_still_find_planted_twins():
+    from training.substitutes import _candidate_groups, _signals
+
+    inter, products, als, first_twin = _big_category()
+    none = np.full((inter.n_products, 1), -1, np.int32)
+    cfg = replace(CFG, max_candidates=60)  # a tenth of the category
+    s = _signals(inter, products, als, none, np.zeros_like(none), cfg.content_config())
+    whole, windows = _candidate_groups(inter, s, cfg)
+    assert whole == [] and windows is not None
+    assert windows.cands.shape[1] * windows.n_cuts <= 60  # pairs per anchor, not per category
+    assert (np.sort(windows.anchors[windows.anchors >= 0]) == np.repeat(np.arange(600), windows.n_cuts)).all()
+    bounded, _ = fit_substitutes(inter, products, als, none, np.zeros_like(none), cfg)
+    exact, _ = fit_substitutes(inter, products, als, none, np.zeros_like(none), replace(CFG, max_candidates=None))
+    twin = np.arange(40) + first_twin
+    assert (exact[:40, 0] == twin).all()  # the planted twin is the best substitute...
+    assert (bounded[:40, 0] == twin).mean() >= 0.95  # ...and bounded candidates still find it
+    assert (bounded[twin, 0] == np.arange(40)).mean() >= 0.95
+    assert all(len(set(row[row >= 0])) == len(row[row >= 0]) for row in bounded)  # merged lists: distinct
+
+
+def test_categories_within_max_candidates_compare_every_pair(shop):
+    inter, products, als = shop
+    comp = complements(inter, MUG_TREE_IS_COMPLEMENT)
+    every = fit_substitutes(inter, products, als, *comp, replace(CFG, max_candidates=None))
+    bounded = fit_substitutes(inter, products, als, *comp, replace(CFG, max_candidates=6))  # mugs: 6 products
+    np.testing.assert_array_equal(every[0], bounded[0])
+    np.testing.assert_array_equal(every[1], bounded[1])
+
+
+def test_merging_cuts_keeps_each_product_once_best_first():
+    from training.substitutes import _merge_cuts
+
+    idx = np.array([[[5, 3, -1], [3, 7, 9]]], np.int32)  # one anchor, two cuts
+    score = np.array([[[0.9, 0.5, 0.0], [0.5, 0.9, 0.1]]], np.float32)
+    merged, val = _merge_cuts(idx, score, 4)
+    assert merged.tolist() == [[5, 7, 3, 9]] and np.allclose(val, [[0.9, 0.9, 0.5, 0.1]])
+    merged, _ = _merge_cuts(idx, score, 6)
+    assert merged.tolist() == [[5, 7, 3, 9, -1, -1]]
+
+
+def test_sorted_windows_cover_each_anchor_once_with_its_neighbours():
+    from training.substitutes import sorted_windows
+
+    ordered = np.array([9, 2, 7, 4, 0, 5, 1, 8, 3, 6])
+    anchors, cands = sorted_windows(ordered, ordered != 4, window=4)
+    assert sorted(anchors[anchors >= 0].tolist()) == [0, 1, 2, 3, 5, 6, 7, 8, 9]  # 4 is no anchor here
+    assert cands.shape == (5, 4) and (np.diff(cands, axis=1) > 0).all()
+    pos = {p: i for i, p in enumerate(ordered)}
+    for a_row, c_row in zip(anchors, cands):
+        for a in a_row[a_row >= 0]:
+            near = ordered[max(0, pos[a] - 1):pos[a] + 2]  # window / 4 on either side
+            assert set(near) <= set(c_row)
