@@ -32,7 +32,14 @@ async def _run(args) -> dict:
     channels = [grpc.aio.insecure_channel(args.target, options=opts) for _ in range(args.channels)]
     calls = [ch.unary_unary(args.method) for ch in channels]
     for call in calls:  # connect every channel before the clock starts
-        await call(requests[0], timeout=30, wait_for_ready=True)
+        for attempt in range(300):  # another generator may already overload the server
+            try:
+                await call(requests[0], timeout=30, wait_for_ready=True)
+                break
+            except grpc.aio.AioRpcError as e:
+                if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or attempt == 299:
+                    raise
+                await asyncio.sleep(0.01)
     offsets: list[float] = []
     latencies: list[float] = []
     codes: list[str] = []

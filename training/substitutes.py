@@ -302,24 +302,11 @@ def _score_windows(anchors: np.ndarray, cands: np.ndarray, content_sim: np.ndarr
     a = np.maximum(anchors, 0)
     is_self = a[:, :, None] == cands[:, None, :]
     content_sim[is_self] = 0
-    score = np.float32(cfg.content_weight) * content_sim
-    if cfg.behaviour_weight > 0:
-        behaviour = np.matmul(s.factors[a], s.factors[cands].transpose(0, 2, 1))
-        behaviour *= (_sqrt_confidence(s.n_orders[a], cfg) * np.float32(cfg.behaviour_weight))[:, :, None]
-        behaviour *= _sqrt_confidence(s.n_orders[cands], cfg)[:, None, :]
-        score += behaviour
-    if cfg.popularity_weight > 0:
-        score += np.float32(cfg.popularity_weight) * s.popularity[cands][:, None, :]
-    factor = _price_factor(s.log_price[a], s.log_price[cands], cfg)
-    if factor is not None:
-        score *= factor
-    score[score <= 0] = -np.inf
+    score = _blend(a, cands, content_sim, s, cfg)
     if cfg.complement_min_support > 0 and len(comp_keys):
         keys = a[:, :, None] * s.complement_support.shape[0] + cands[:, None, :]
         comp = comp_keys[np.minimum(np.searchsorted(comp_keys, keys), len(comp_keys) - 1)] == keys
-        closest = content_sim.max(axis=2, keepdims=True)
-        comp &= (content_sim < np.float32(cfg.variant_similarity) * closest) | (content_sim <= 0)
-        score[comp] = -np.inf
+        _drop_complements(score, comp, content_sim, cfg)
     score[is_self] = -np.inf
     return score
 
@@ -381,30 +368,41 @@ def _score_block(anchors: np.ndarray, cands: np.ndarray, content_sim: np.ndarray
     anchor-to-itself entries are zeroed in place) and the other signals; -inf marks
     candidates that may not be used."""
     is_self = anchors[:, None] == cands[None, :]
-    exclude_complements = cfg.complement_min_support > 0
     content_sim[is_self] = 0
+    score = _blend(anchors, cands, content_sim, s, cfg)
+    if cfg.complement_min_support > 0:
+        comp = s.complement_support[anchors][:, cands].toarray() >= cfg.complement_min_support
+        _drop_complements(score, comp, content_sim, cfg)
+    score[is_self] = -np.inf
+    return score
+
+
+def _blend(anchors: np.ndarray, cands: np.ndarray, content_sim: np.ndarray, s: _Signals,
+           cfg: SubstitutesConfig) -> np.ndarray:
+    """The weighted signals times the price factor, (..., A, C) for anchors (..., A) and
+    candidates (..., C): one (A, C) block, or a stack of windows."""
     score = np.float32(cfg.content_weight) * content_sim
     if cfg.behaviour_weight > 0:
-        behaviour = s.factors[anchors] @ s.factors[cands].T
-        behaviour *= _sqrt_confidence(s.n_orders[anchors], cfg)[:, None] * np.float32(cfg.behaviour_weight)
-        behaviour *= _sqrt_confidence(s.n_orders[cands], cfg)[None, :]
+        behaviour = s.factors[anchors] @ np.swapaxes(s.factors[cands], -1, -2)
+        behaviour *= _sqrt_confidence(s.n_orders[anchors], cfg)[..., :, None] * np.float32(cfg.behaviour_weight)
+        behaviour *= _sqrt_confidence(s.n_orders[cands], cfg)[..., None, :]
         score += behaviour
     if cfg.popularity_weight > 0:
-        score += np.float32(cfg.popularity_weight) * s.popularity[cands][None, :]
+        score += np.float32(cfg.popularity_weight) * s.popularity[cands][..., None, :]
     factor = _price_factor(s.log_price[anchors], s.log_price[cands], cfg)
     if factor is not None:
         score *= factor
     score[score <= 0] = -np.inf  # no evidence at all (or outside a hard band) is no substitute
-    if exclude_complements:
-        # Strong complements go, unless content says they are variants of the anchor:
-        # at least `variant_similarity` times as similar as its closest look-alike.
-        # Relative, so it means the same in a terse catalog as in a wordy one.
-        comp = s.complement_support[anchors][:, cands].toarray() >= cfg.complement_min_support
-        closest = content_sim.max(axis=1, keepdims=True)
-        comp &= (content_sim < np.float32(cfg.variant_similarity) * closest) | (content_sim <= 0)
-        score[comp] = -np.inf
-    score[is_self] = -np.inf
     return score
+
+
+def _drop_complements(score: np.ndarray, comp: np.ndarray, content_sim: np.ndarray, cfg: SubstitutesConfig) -> None:
+    """Strong complements (`comp`) go, unless content says they are variants of the
+    anchor: at least `variant_similarity` times as similar as its closest look-alike.
+    Relative, so it means the same in a terse catalog as in a wordy one."""
+    closest = content_sim.max(axis=-1, keepdims=True)
+    comp &= (content_sim < np.float32(cfg.variant_similarity) * closest) | (content_sim <= 0)
+    score[comp] = -np.inf
 
 
 def top_k_rows(score: np.ndarray, cands: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
