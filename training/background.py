@@ -74,8 +74,13 @@ class Background(Generic[T]):
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_end = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_child, args=(child_end, fn, args), name="recsvc-train-refit", daemon=True)
-        self._proc.start()
-        child_end.close()  # ours closed: recv() sees EOF when the child dies
+        try:
+            self._proc.start()
+        except BaseException:
+            self._conn.close()
+            raise
+        finally:
+            child_end.close()  # ours closed: recv() sees EOF when the child dies
 
     def result(self) -> Finished[T]:
         try:

@@ -251,7 +251,11 @@ def _refit_beside(inter: Interactions, products: pd.DataFrame, cfg: TrainConfig)
     `TrainConfig.parallel_refit_min_lines`); None: it runs in turn, here."""
     if not cfg.refit_full or usable_cores() < 2 or len(inter.order) < cfg.parallel_refit_min_lines:
         return None
-    return Background(fit_models, inter, products, cfg)
+    try:
+        return Background(fit_models, inter, products, cfg)
+    except (OSError, RuntimeError) as e:  # no process could be started (limits, sandbox)
+        log.warning("refit on all orders: cannot start a child process (%s); it runs in turn", e)
+        return None
 
 
 def _iso(ts: Any) -> str | None:

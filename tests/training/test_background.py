@@ -70,6 +70,21 @@ def test_the_refit_in_a_child_publishes_the_same_models_as_the_refit_in_turn(tmp
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
+def test_when_no_child_can_start_the_refit_runs_in_turn(tmp_path, monkeypatch, caplog):
+    import multiprocessing.context
+
+    def refuse(self):
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", refuse)
+    orders, catalog = write_inputs(tmp_path / "shop")
+    cfg = TrainConfig()
+    cfg.als.factors, cfg.als.iterations, cfg.als.num_threads = 8, 5, 1
+    cfg.parallel_refit_min_lines = 0
+    result = train(orders, catalog, tmp_path / "models", cfg=cfg, progress=False)
+    assert result.refit_peak_rss_mb == 0 and "cannot start a child process" in caplog.text
+
+
 def test_a_killed_parent_takes_its_child_with_it():
     """The job killed (by a scheduler's timeout, by hand): its stage's child must not
     compute on for minutes with nobody to take the result."""
