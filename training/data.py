@@ -59,6 +59,14 @@ class Orders:
     lines: pd.DataFrame
     codes: LineCodes | None = field(default=None, repr=False)
 
+    def codes_for(self, catalog: "Catalog") -> LineCodes | None:
+        """`codes` when they still describe these lines against this catalog's rows;
+        None (use the strings) for hand-built orders or a changed copy."""
+        c = self.codes
+        if c is None or c.n_catalog_items != len(catalog.items) or len(c.order) != len(self.lines):
+            return None
+        return c
+
 
 @dataclass
 class Interactions:
@@ -120,8 +128,8 @@ def build_interactions(orders: Orders, catalog: Catalog) -> Interactions:
     product_index = pd.Index(product_ids)
 
     lines = orders.lines
-    codes = orders.codes
-    if codes is not None and codes.n_catalog_items == len(items) and len(codes.order) == len(lines):
+    codes = orders.codes_for(catalog)
+    if codes is not None:
         item_product = product_index.get_indexer(items["product_id"])  # catalog-sized
         product = item_product[codes.item_row]
         user_codes, user_ids, order_codes = codes.user, codes.user_ids, codes.order
@@ -151,8 +159,8 @@ def hashable_lines(orders: Orders, catalog: Catalog) -> pd.DataFrame:
     """`orders.lines` with the id columns as categoricals built from validation's codes:
     pandas hashes a categorical as its values (pd.util.hash_pandas_object gives the same
     row hashes) but hashes each distinct id once instead of once per line."""
-    lines, codes, items = orders.lines, orders.codes, catalog.items
-    if codes is None or codes.n_catalog_items != len(items) or len(codes.order) != len(lines):
+    lines, codes, items = orders.lines, orders.codes_for(catalog), catalog.items
+    if codes is None:
         return lines
     item_product, product_ids = pd.factorize(items["product_id"])
     as_category = {
@@ -180,8 +188,8 @@ def fill_prices_from_orders(catalog: Catalog, orders: Orders) -> Catalog:
     missing = items["price"].isna()
     if not missing.any() or "price" not in orders.lines:
         return catalog
-    codes = orders.codes
-    if codes is not None and codes.n_catalog_items == len(items):
+    codes = orders.codes_for(catalog)
+    if codes is not None:
         # The same medians grouped on integer codes: an item is a catalog row.
         price = pd.Series(orders.lines["price"].to_numpy(float))
         known = price.notna().to_numpy()
