@@ -63,6 +63,9 @@ class Config:
     experiments_refresh_s: float = _doc("how often A/B experiments changed elsewhere (other "
                                         "replicas, the CLI) are pulled in and Thompson traffic "
                                         "splits recomputed from the stored counts", default=5.0)
+    compiled_answers: bool = _doc("answer the common requests with the compiled kernel "
+                                  "(recsvc/fast); false: everything in Python, the same "
+                                  "answers, slower", default=True)
     verify_checksums: bool = _doc("check bundle checksums on load (refuses corrupt files)",
                                   default=True)
     log_level: str = _doc("DEBUG, INFO, WARNING or ERROR", default="INFO")

@@ -31,6 +31,7 @@ from recsvc.answers import (ComplementsQuery, Context, Live, RecommendQuery, Sub
                             recommend, substitutes)
 from recsvc.config import Config
 from recsvc.experiments_service import ExperimentRuntime
+from recsvc.fast import kernel_for
 from recsvc.inventory import Inventory
 from recsvc.model import Holder, Model, load_model
 from recsvc.prices import Prices
@@ -60,7 +61,8 @@ class RuntimeStatus:
 def make_live(model: Model, store: Store, promotions: PromotionBook, config: Config) -> Live:
     """Bind the mutable state (stock, prices) to a model's catalog."""
     inventory = Inventory(store, model.variant_ids, model.variant_product, model.n_products, model.variant_index)
-    return Live(model=model, inventory=inventory, prices=Prices(store, model), promotions=promotions, config=config)
+    return Live(model=model, inventory=inventory, prices=Prices(store, model), promotions=promotions, config=config,
+                kernel=kernel_for(model, config))
 
 
 def smoke_test(live: Live) -> None:

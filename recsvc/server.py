@@ -30,7 +30,7 @@ from grpc_reflection.v1alpha import reflection
 
 from recsvc import operations, wire
 from recsvc.answers import BadRequest, Live, bundle, complements, recommend, substitutes
-from recsvc.answers.slots import with_test_slots
+from recsvc.answers.slots import has_test_slots, with_test_slots
 from recsvc.config import Config, env_typos
 from recsvc.interceptors import HandlerStats, NoModel, ServiceInterceptor, request_id
 from recsvc.logging_setup import configure as configure_logging
@@ -63,8 +63,21 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
         # list rather than read back out of the response message
         self._on_answer = on_answer or (lambda method, reasons: None)
 
+    def _compiled(self, live: Live, rpc: str, method: str, request):
+        """Response bytes from the compiled kernel (recsvc.fast), or None: Python answers."""
+        if live.kernel is None or has_test_slots(self._rt.experiments, live, rpc):
+            return None
+        out = getattr(live.kernel, rpc)(request, live.inventory.view(), live.prices.view(), request_id())
+        if out is None:
+            return None
+        self._on_answer(method, out[1])
+        return out[0]
+
     def GetComplements(self, request, context):
         live = _live(self._rt)
+        fast = self._compiled(live, "complements", "GetComplements", request)
+        if fast is not None:
+            return fast
         q = wire.complements_query(request, live.config.default_limit)
         a = with_test_slots(self._rt.experiments, live, "complements", complements(live, q), q.context, q.filter,
                             q.item_ids)
@@ -73,6 +86,9 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
 
     def GetSubstitutes(self, request, context):
         live = _live(self._rt)
+        fast = self._compiled(live, "substitutes", "GetSubstitutes", request)
+        if fast is not None:
+            return fast
         q = wire.substitutes_query(request, live.config.default_limit)
         a = with_test_slots(self._rt.experiments, live, "substitutes", substitutes(live, q), q.context, q.filter,
                             (q.item_id,))
@@ -87,6 +103,9 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
 
     def Recommend(self, request, context):
         live = _live(self._rt)
+        fast = self._compiled(live, "recommend", "Recommend", request)
+        if fast is not None:
+            return fast
         q = wire.recommend_query(request, live.config.default_limit)
         a = with_test_slots(self._rt.experiments, live, "recommend", recommend(live, q), q.context, q.filter)
         self._on_answer("Recommend", a.reasons)
@@ -185,8 +204,8 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     server = grpc.server(executor, maximum_concurrent_rpcs=config.max_concurrent_rpcs,
                          options=[("grpc.so_reuseport", 1 if config.workers > 1 else 0)])
     calls = ServiceInterceptor(stats, metrics.observe_call)
-    pb_grpc.add_RecommenderServicer_to_server(
-        calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER), server)
+    _add_service(server, calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER),
+                 RECOMMENDER)
     pb_grpc.add_AdminServicer_to_server(calls.instrument(AdminService(runtime, stats), ADMIN), server)
     checker = health.HealthServicer(experimental_non_blocking=True,
                                     experimental_thread_pool=futures.ThreadPoolExecutor(1))
@@ -206,6 +225,27 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     server.start()
     runtime.start()
     return RunningServer(server, port, runtime, checker, stats, metrics, metrics_port)
+
+
+def _add_service(server: grpc.Server, servicer, service: str) -> None:
+    """As the generated add_*Servicer_to_server, except that a handler may also return
+    the response already serialised (bytes, from the compiled kernel)."""
+    handlers = {}
+    for m in pb.DESCRIPTOR.services_by_name[service.rpartition(".")[2]].methods:
+        request, response = getattr(pb, m.input_type.name), getattr(pb, m.output_type.name)
+        handlers[m.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, m.name), request_deserializer=request.FromString,
+            response_serializer=_serializer(response))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)
+
+
+def _serializer(message_class) -> Callable[[object], bytes]:
+    serialize = message_class.SerializeToString
+
+    def to_bytes(response) -> bytes:
+        return response if response.__class__ is bytes else serialize(response)
+    return to_bytes
 
 
 def _created(manifest: dict) -> float | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+from typing import Any
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -119,6 +120,7 @@ class Live:
     prices: Prices
     promotions: PromotionBook
     config: Config
+    kernel: Any = None  # recsvc.fast.Kernel of this model, or None: Python answers all
 
 
 def check_limit(limit: int, field_path: str = "limit", top: int = MAX_LIMIT) -> int:

@@ -1,0 +1,922 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled answers for the chatbot's common requests: request message in, response bytes out.
+
+grpc's Python server costs ~150-300 us of CPU per call by itself; answering in Python
+added as much again (building records, then a message, item by item). For the common
+request shapes this module does the same work in C over the model's arrays and writes
+the protobuf wire format directly, from UTF-8 encoded once per model load.
+
+The Python answer code (`recsvc.answers`) stays the one definition of what an answer
+is: every method here returns None for anything it does not handle exactly like it
+(several anchors, a fill the kernel does not do, an unknown id or a bad field, whose
+error message Python words), and the caller then runs the Python path.
+tests/recsvc/test_fast.py compares both, byte for byte, over many requests.
+
+The GIL is held throughout: a call is a few microseconds, and nothing here is shared
+between calls, so two handler threads may call one Kernel.
+"""
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, qsort
+from libc.string cimport memcpy
+from libc.stdio cimport snprintf
+from libc.math cimport fabs
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+import numpy as np
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+
+DEF MAX_LIMIT = 100
+DEF SCAN_CAP = 4096  # as recsvc.answers.common.SCAN_CAP
+DEF MAX_ATTRS = 8
+DEF MAX_KEY = 256  # ids longer than this go the Python way
+
+cdef enum:
+    REASON_CO_PURCHASE = 1
+    REASON_SIMILAR = 2
+    REASON_POPULAR = 5
+
+
+# --- id lookup: the same answer as recsvc.idindex.IdIndex.get --------------------------
+
+cdef class IdSearch:
+    """Binary search over IdIndex's sorted fixed-width UCS-4 array (no copy)."""
+    cdef const uint32_t[:, ::1] rows
+    cdef const int64_t[::1] order
+    cdef Py_ssize_t n, width
+
+    def __init__(self, index):
+        s = np.ascontiguousarray(index._sorted)
+        self.width = s.dtype.itemsize // 4
+        self.n = len(s) if self.width > 0 else 0
+        if self.n == 0:
+            self.rows = np.zeros((1, 1), np.uint32)
+        else:
+            self.rows = s.view(np.uint32).reshape(len(s), self.width)
+        self.order = np.ascontiguousarray(index._order, dtype=np.int64)
+
+    cdef int64_t find(self, object key) except -3:
+        """Position of `key`, -1 if unknown, -2 if only Python can tell (NUL, very long)."""
+        cdef Py_ssize_t m = len(key), w = self.width, lo = 0, hi = self.n, mid, j = 0
+        cdef uint32_t buf[MAX_KEY]
+        cdef Py_UCS4 ch
+        if m > w:
+            return -1
+        if w > MAX_KEY:
+            return -2
+        for ch in <str>key:
+            if ch == 0:
+                return -2
+            buf[j] = ch
+            j += 1
+        for j in range(m, w):
+            buf[j] = 0
+        while lo < hi:  # lower bound: the first of equal ids, as np.searchsorted
+            mid = (lo + hi) >> 1
+            if _cmp(&self.rows[mid, 0], buf, w) < 0:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < self.n and _cmp(&self.rows[lo, 0], buf, w) == 0:
+            return self.order[lo]
+        return -1
+
+
+cdef inline int _cmp(const uint32_t* a, const uint32_t* b, Py_ssize_t w) noexcept:
+    cdef Py_ssize_t i
+    for i in range(w):
+        if a[i] != b[i]:
+            return -1 if a[i] < b[i] else 1
+    return 0
+
+
+# --- UTF-8 strings, encoded once per model -----------------------------------------------
+
+cdef class Strings:
+    """n strings as UTF-8, back to back: string i is data[offsets[i]:offsets[i + 1]]."""
+    cdef bytes data
+    cdef const char* p
+    cdef const int64_t[::1] offsets
+
+    def __init__(self, values):
+        cdef list items = [str(x) for x in values] if not isinstance(values, list) else values
+        cdef Py_ssize_t i, n = len(items), size, total = 0
+        cdef const char* s
+        off = np.zeros(n + 1, np.int64)
+        cdef int64_t[::1] o = off
+        for i in range(n):  # the UTF-8 form of a str is made once and kept by it
+            PyUnicode_AsUTF8AndSize(items[i], &size)
+            total += size
+            o[i + 1] = total
+        buf = bytearray(total)
+        cdef char* out = buf
+        for i in range(n):
+            s = PyUnicode_AsUTF8AndSize(items[i], &size)
+            memcpy(out + o[i], s, size)
+        self.data = bytes(buf)
+        self.p = self.data
+        self.offsets = off
+
+
+# --- the request's filters (recsvc.answers.common.Scope, in C) ----------------------------
+
+cdef struct Filters:
+    int include_oos
+    int has_lo, has_hi
+    double lo, hi
+    int32_t* excluded  # sorted
+    Py_ssize_t n_excluded
+    int32_t* allowed  # category codes; n_allowed < 0: every category
+    Py_ssize_t n_allowed
+    int32_t* blocked
+    Py_ssize_t n_blocked
+    int n_attrs
+    const int32_t* attr_codes[MAX_ATTRS]
+    int32_t attr_want[MAX_ATTRS]
+
+
+cdef int _cmp_i32(const void* a, const void* b) noexcept nogil:
+    cdef int32_t x = (<const int32_t*>a)[0], y = (<const int32_t*>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef inline bint _in_sorted(const int32_t* xs, Py_ssize_t n, int32_t x) noexcept:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if xs[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < n and xs[lo] == x
+
+
+cdef inline bint _in(const int32_t* xs, Py_ssize_t n, int32_t x) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if xs[i] == x:
+            return True
+    return False
+
+
+cdef int32_t* _c_array(list values) except? NULL:
+    cdef Py_ssize_t i, n = len(values)
+    cdef int32_t* out = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i] = values[i]
+    return out
+
+
+cdef class _Request:
+    """What one request asks, parsed from its message; owns the C arrays of `f`."""
+    cdef Filters f
+    cdef int limit
+    cdef list attr_names, attr_values
+
+    def __dealloc__(self):
+        free(self.f.excluded)
+        free(self.f.allowed)
+        free(self.f.blocked)
+
+
+# --- writing the wire format ---------------------------------------------------------------
+
+cdef struct Buf:
+    char* p
+    Py_ssize_t n, cap
+
+
+cdef int _grow(Buf* b, Py_ssize_t more) except -1:
+    cdef Py_ssize_t cap
+    cdef char* p
+    if b.n + more <= b.cap:
+        return 0
+    cap = max(2 * b.cap, b.n + more + 256)
+    p = <char*>malloc(cap)
+    if p == NULL:
+        raise MemoryError()
+    if b.n:
+        memcpy(p, b.p, b.n)
+    free(b.p)
+    b.p, b.cap = p, cap
+    return 0
+
+
+cdef inline int _varint(Buf* b, uint64_t x) except -1:
+    _grow(b, 10)
+    while x >= 0x80:
+        b.p[b.n] = <char>((x & 0x7F) | 0x80)
+        b.n += 1
+        x >>= 7
+    b.p[b.n] = <char>x
+    b.n += 1
+    return 0
+
+
+cdef inline int _bytes_field(Buf* b, int tag, const char* s, Py_ssize_t n) except -1:
+    """A string field; proto3 leaves an empty one out."""
+    if n <= 0:
+        return 0
+    _varint(b, tag)
+    _varint(b, n)
+    _grow(b, n)
+    memcpy(b.p + b.n, s, n)
+    b.n += n
+    return 0
+
+
+cdef inline int _double_field(Buf* b, int tag, double x, bint always) except -1:
+    """A double; an implicit-presence one is left out when its bits are zero (as upb)."""
+    cdef uint64_t bits
+    memcpy(&bits, &x, 8)
+    if bits == 0 and not always:
+        return 0
+    _varint(b, tag)
+    _grow(b, 8)
+    memcpy(b.p + b.n, &x, 8)  # little-endian machines only (checked at import)
+    b.n += 8
+    return 0
+
+
+cdef inline int _row_field(Buf* b, int tag, Strings s, Py_ssize_t i) except -1:
+    return _bytes_field(b, tag, s.p + s.offsets[i], s.offsets[i + 1] - s.offsets[i])
+
+
+import sys as _sys
+if _sys.byteorder != "little":
+    raise ImportError("recsvc.fast writes little-endian doubles")
+
+
+cdef Py_ssize_t _thousands(char* out, int64_t x) noexcept:
+    """f"{x:,}" for x >= 0."""
+    cdef char digits[24]
+    cdef int n = 0, i, j = 0
+    while True:
+        digits[n] = <char>(48 + x % 10)
+        n += 1
+        x //= 10
+        if x == 0:
+            break
+    for i in range(n - 1, -1, -1):
+        out[j] = digits[i]
+        j += 1
+        if i and i % 3 == 0:
+            out[j] = b','
+            j += 1
+    return j
+
+
+cdef class _Writer:
+    """The buffers of one response; freed with it, whatever happens."""
+    cdef Buf out, tmp, why
+
+    def __dealloc__(self):
+        free(self.out.p)
+        free(self.tmp.p)
+        free(self.why.p)
+
+
+# --- the kernel ---------------------------------------------------------------------------
+
+cdef class Kernel:
+    """One model's arrays and strings, and the config its answers depend on."""
+    cdef readonly object model
+    cdef IdSearch variants, products
+    cdef const int32_t[::1] variant_product, product_category, product_variants, category_popular
+    cdef const int64_t[::1] pv_indptr, cat_pop_indptr
+    cdef const int32_t[:, ::1] comp_idx, comp_support, subs_idx
+    cdef IdSearch users
+    cdef const int64_t[::1] ui_indptr
+    cdef const int32_t[::1] ui_indices, popular_order, popularity_count
+    cdef const float[::1] popularity
+    cdef const uint8_t[::1] repeat_category  # per category: bought products stay recommendable
+    cdef object item_factors, user_factors
+    cdef int64_t exact_max
+    cdef const float[:, ::1] comp_score, subs_score
+    cdef Strings product_ids, titles, categories, variant_ids
+    cdef const uint8_t[::1] own_blocked  # per category: complements never come from it
+    cdef dict category_index, attributes
+    cdef list subs_within  # per category: the categories its substitutes come from
+    cdef bytes version
+    cdef int default_limit, subs_min_support
+    cdef double band
+    # the stock and price arrays of the last views seen (a new view is a new array)
+    cdef object _stock, _prices
+    cdef const uint8_t[::1] p_stock, v_stock
+    cdef const double[::1] p_price, v_price
+
+    def __init__(self, model, config):
+        self.model = model
+        self.variants = IdSearch(model.variant_index)
+        self.products = IdSearch(model.product_index)
+        i32 = lambda a: np.ascontiguousarray(a, dtype=np.int32)
+        self.variant_product = i32(model.variant_product)
+        self.product_category = i32(model.product_category)
+        self.product_variants = i32(model.product_variants)
+        self.category_popular = i32(model.category_popular)
+        self.pv_indptr = np.ascontiguousarray(model.product_variants_indptr, dtype=np.int64)
+        self.cat_pop_indptr = np.ascontiguousarray(model.category_popular_indptr, dtype=np.int64)
+        self.comp_idx = i32(model.complements_idx)  # (P, K): load_model checked the shapes
+        self.comp_support = i32(model.complements_support)
+        self.comp_score = np.ascontiguousarray(model.complements_score, dtype=np.float32)
+        self.subs_idx = i32(model.substitutes_idx)
+        self.subs_score = np.ascontiguousarray(model.substitutes_score, dtype=np.float32)
+        self.product_ids = Strings(model.product_id_list)
+        self.titles = Strings(model.product_title_list)
+        self.categories = Strings(list(model.category_names))
+        self.variant_ids = Strings(model.variant_ids.tolist())
+        same_ok = set(config.complements_same_category)
+        self.own_blocked = np.array([name not in same_ok for name in model.category_names] or [0], np.uint8)
+        self.category_index = dict(model.category_index)
+        self.attributes = {name: (i32(a.codes), dict(a.values)) for name, a in model.attributes.items()}
+        self.subs_within = [[c] + [model.category_index[x] for x in config.substitutes_category_map.get(name, [])
+                                   if x in model.category_index]
+                            for c, name in enumerate(model.category_names)]
+        self.users = IdSearch(model.user_index)
+        self.ui_indptr = np.ascontiguousarray(model.user_items_indptr, dtype=np.int64)
+        self.ui_indices = i32(model.user_items_indices)
+        self.popular_order = i32(model.popular_order)
+        self.popularity_count = i32(model.popularity_count)
+        self.popularity = np.ascontiguousarray(model.popularity, dtype=np.float32)
+        repeat = set(config.recommend_repeat_categories)
+        self.repeat_category = np.array([name in repeat for name in model.category_names] or [0], np.uint8)
+        self.item_factors, self.user_factors = model.item_factors, model.user_factors
+        self.exact_max = config.recommend_exact_max_products
+        self.version = model.version.encode()
+        self.default_limit = config.default_limit
+        self.subs_min_support = config.substitutes_min_complement_support
+        self.band = config.substitutes_price_band
+
+    cdef int _bind(self, stock, prices) except -1:
+        """Read the request's stock and price views (arrays are swapped, never changed)."""
+        if stock is not self._stock:
+            self.p_stock = stock.product.view(np.uint8)
+            self.v_stock = stock.variant.view(np.uint8)
+            self._stock = stock
+        if prices is not self._prices:
+            self.p_price = prices.product
+            self.v_price = prices.variant
+            self._prices = prices
+        return 0
+
+    # --- request parsing: None from here means "let Python answer" --------------------
+    cdef int64_t _resolve(self, object item_id, int64_t* variant) except -3:
+        """The product of a variant or product id (variant: its variant, else -1);
+        -1 unknown, -2 undecided."""
+        cdef int64_t v = self.variants.find(item_id), p
+        if v == -2:
+            return -2
+        if v >= 0:
+            variant[0] = v
+            return self.variant_product[v]
+        variant[0] = -1
+        return self.products.find(item_id)
+
+    cdef int _products_of(self, ids, list out) except -1:
+        """Products named by ids, unknown ones skipped (recsvc.answers.common.products_of);
+        -2 when one cannot be judged here."""
+        cdef int64_t p, v
+        for item_id in ids:
+            if not item_id:
+                continue  # "" is unknown to every catalog
+            p = self._resolve(item_id, &v)
+            if p == -2:
+                return -2
+            if p >= 0:
+                out.append(p)
+        return 0
+
+    cdef _Request _parse(self, request, excluded, within):
+        """Limit, context and filter of a request; None if Python must answer it."""
+        cdef _Request r = _Request()
+        cdef Filters* f = &r.f
+        cdef int k
+        cdef const int32_t[::1] mv
+        f.n_allowed = -1
+        if request.HasField("limit"):
+            r.limit = request.limit
+        else:
+            r.limit = self.default_limit
+        if r.limit < 1 or r.limit > MAX_LIMIT:
+            return None
+        if request.HasField("context"):
+            ctx = request.context
+            if self._products_of(ctx.cart_item_ids, excluded) < 0 or \
+                    self._products_of(ctx.shown_item_ids, excluded) < 0:
+                return None
+        r.attr_names, r.attr_values = [], []
+        if request.HasField("filter"):
+            filt = request.filter
+            f.include_oos = filt.include_out_of_stock
+            if self._products_of(filt.exclude_item_ids, excluded) < 0:
+                return None
+            if filt.HasField("min_price"):
+                f.has_lo, f.lo = 1, filt.min_price
+                if not (f.lo >= 0 and f.lo < float("inf")):
+                    return None
+            if filt.HasField("max_price"):
+                f.has_hi, f.hi = 1, filt.max_price
+                if not (f.hi >= 0 and f.hi < float("inf")):
+                    return None
+            if f.has_lo and f.has_hi and f.lo > f.hi:
+                return None
+            if len(filt.categories):
+                allowed = set()
+                for name in filt.categories:
+                    code = self.category_index.get(name)
+                    if code is None:
+                        return None
+                    allowed.add(code)
+                if within is not None:
+                    allowed &= set(within)
+                within = sorted(allowed)
+            if len(filt.attributes):
+                attrs = dict(filt.attributes)
+                if len(attrs) > MAX_ATTRS:
+                    return None
+                for name, value in attrs.items():
+                    a = self.attributes.get(name)
+                    if a is None:
+                        return None
+                    codes, values = a
+                    k = f.n_attrs
+                    if len(codes):
+                        mv = codes
+                        f.attr_codes[k] = &mv[0]  # the array lives as long as the kernel
+                    else:
+                        f.attr_codes[k] = NULL
+                    f.attr_want[k] = values.get(value, -2)  # -2: no variant has it
+                    f.n_attrs += 1
+                    r.attr_names.append(name)
+                    r.attr_values.append(value)
+        if within is not None:
+            f.allowed = _c_array(list(within))
+            f.n_allowed = len(within)
+        f.excluded = _c_array(excluded)
+        f.n_excluded = len(excluded)
+        qsort(f.excluded, f.n_excluded, sizeof(int32_t), _cmp_i32)
+        return r
+
+    # --- Scope.first / _variant_of ------------------------------------------------------
+    cdef inline int32_t _variant_of(self, Filters* f, int32_t product) noexcept:
+        cdef int64_t j
+        cdef int32_t v
+        cdef int k
+        cdef bint ok
+        for j in range(self.pv_indptr[product], self.pv_indptr[product + 1]):
+            v = self.product_variants[j]
+            if not f.include_oos and not self.v_stock[v]:
+                continue
+            ok = True
+            for k in range(f.n_attrs):
+                if f.attr_codes[k] == NULL or f.attr_codes[k][v] != f.attr_want[k]:
+                    ok = False
+                    break
+            if ok:
+                return v
+        return -1
+
+    cdef inline int32_t _passes(self, Filters* f, int32_t c) noexcept:
+        """-2: fails; else the matching variant (-1 without attribute filters)."""
+        cdef int32_t k
+        cdef double x
+        if c < 0 or _in_sorted(f.excluded, f.n_excluded, c):
+            return -2
+        if not f.include_oos and f.n_attrs == 0 and not self.p_stock[c]:
+            return -2
+        if f.n_allowed >= 0 or f.n_blocked:
+            k = self.product_category[c]
+            if _in(f.blocked, f.n_blocked, k) or (f.n_allowed >= 0 and not _in(f.allowed, f.n_allowed, k)):
+                return -2
+        if f.has_lo or f.has_hi:
+            x = self.p_price[c]  # NaN fails any bound
+            if (f.has_lo and not x >= f.lo) or (f.has_hi and not x <= f.hi):
+                return -2
+        if f.n_attrs:
+            k = self._variant_of(f, c)
+            return -2 if k < 0 else k
+        return -1
+
+    cdef int _first(self, Filters* f, const int32_t* cands, Py_ssize_t n, int limit,
+                    int* pos, int32_t* var) noexcept:
+        cdef Py_ssize_t i
+        cdef int got = 0
+        cdef int32_t v
+        for i in range(n):
+            v = self._passes(f, cands[i])
+            if v == -2:
+                continue
+            pos[got] = <int>i
+            var[got] = v
+            got += 1
+            if got >= limit:
+                break
+        return got
+
+    # --- dressing an item -----------------------------------------------------------------
+    cdef inline double _price(self, int32_t p, int32_t v) noexcept:
+        return self.v_price[v] if v >= 0 else self.p_price[p]
+
+    cdef int _item(self, Buf* out, Buf* tmp, int32_t p, int32_t v, double score, int reason,
+                   const char* why, Py_ssize_t why_n) except -1:
+        """One Item, as recsvc.wire.items_response writes it."""
+        cdef double price = self._price(p, v)
+        cdef bint in_stock = self.v_stock[v] if v >= 0 else self.p_stock[p]
+        tmp.n = 0
+        _row_field(tmp, 0x0A, self.product_ids, p)
+        _double_field(tmp, 0x11, score, False)
+        if reason:
+            _varint(tmp, 0x18)
+            _varint(tmp, reason)
+        _bytes_field(tmp, 0x22, why, why_n)
+        _row_field(tmp, 0x2A, self.titles, p)
+        _row_field(tmp, 0x32, self.categories, self.product_category[p])
+        if price == price:
+            _double_field(tmp, 0x39, price, True)
+        if in_stock:
+            _varint(tmp, 0x40)
+            _varint(tmp, 1)
+        if v >= 0:
+            _row_field(tmp, 0x4A, self.variant_ids, v)
+        _varint(out, 0x0A)
+        _varint(out, tmp.n)
+        _grow(out, tmp.n)
+        memcpy(out.p + out.n, tmp.p, tmp.n)
+        out.n += tmp.n
+        return 0
+
+    cdef bytes _finish(self, Buf* out, str request_id):
+        cdef Py_ssize_t n
+        cdef const char* s
+        _bytes_field(out, 0x12, self.version, len(self.version))
+        s = PyUnicode_AsUTF8AndSize(request_id, &n)
+        _bytes_field(out, 0x1A, s, n)
+        return PyBytes_FromStringAndSize(out.p, out.n)
+
+    # --- GetComplements -----------------------------------------------------------------
+    def complements(self, request, stock, prices, str request_id):
+        """(ItemsResponse bytes, reasons) for one anchor whose co-purchase row fills the
+        answer; None for anything else (recsvc.answers.complements answers it)."""
+        cdef int64_t a, v
+        cdef int got, i, K
+        cdef int pos[MAX_LIMIT]
+        cdef int32_t var[MAX_LIMIT]
+        cdef int32_t blocked[1]
+        cdef char why[64]
+        cdef Py_ssize_t why_n
+        cdef int64_t support
+        cdef _Writer w
+        ids = request.item_ids
+        if len(ids) != 1 or not ids[0]:
+            return None
+        a = self._resolve(ids[0], &v)
+        if a < 0:
+            return None
+        cdef _Request r = self._parse(request, [a], None)
+        if r is None:
+            return None
+        self._bind(stock, prices)
+        K = self.comp_idx.shape[1]
+        if self.own_blocked[self.product_category[a]]:
+            blocked[0] = self.product_category[a]
+            r.f.blocked, r.f.n_blocked = blocked, 1
+        got = self._first(&r.f, &self.comp_idx[a, 0], K, r.limit, pos, var)
+        r.f.blocked, r.f.n_blocked = NULL, 0  # not ours to free
+        if got < r.limit:
+            return None  # the category fill: Python's
+        w = _Writer()
+        for i in range(got):
+            support = self.comp_support[a, pos[i]]
+            if support <= 0:
+                why_n = snprintf(why, 64, b"often bought together")
+            else:
+                memcpy(why, b"bought together in ", 19)
+                why_n = 19 + _thousands(why + 19, support)
+                if support != 1:
+                    memcpy(why + why_n, b" orders", 7)
+                    why_n += 7
+                else:
+                    memcpy(why + why_n, b" order", 6)
+                    why_n += 6
+            self._item(&w.out, &w.tmp, self.comp_idx[a, pos[i]], var[i], <double>self.comp_score[a, pos[i]],
+                       REASON_CO_PURCHASE, why, why_n)
+        return self._finish(&w.out, request_id), (REASON_CO_PURCHASE,) * got
+
+    # --- GetSubstitutes -----------------------------------------------------------------
+    def substitutes(self, request, stock, prices, str request_id):
+        """(ItemsResponse bytes, reasons), as recsvc.answers.substitutes; None when
+        Python must answer."""
+        cdef int64_t p, v, j, lo, hi, need
+        cdef int got, i, K, n_taken, passed, c_i
+        cdef int pos[MAX_LIMIT]
+        cdef int32_t var[MAX_LIMIT]
+        cdef int32_t products[MAX_LIMIT]
+        cdef int32_t variants[MAX_LIMIT]
+        cdef double scores[MAX_LIMIT]
+        cdef int reasons[MAX_LIMIT]
+        cdef int sources[MAX_LIMIT]  # -1: similar; else the category of a popular fill
+        cdef int32_t q, qv
+        cdef double base, floor, price, diff
+        cdef bint has_base
+        cdef _Writer w
+        cdef char tail[64]
+        cdef Py_ssize_t tail_n, n
+        cdef const char* s
+        item_id = request.item_id
+        if not item_id:
+            return None
+        p = self._resolve(item_id, &v)
+        if p < 0:
+            return None
+        own = self.product_category[p]
+        within = self.subs_within[own]
+        excluded = [p]
+        K = self.comp_idx.shape[1]
+        for i in range(K):
+            if self.comp_idx[p, i] >= 0 and self.comp_support[p, i] >= self.subs_min_support:
+                excluded.append(self.comp_idx[p, i])
+        cdef _Request r = self._parse(request, excluded, within)
+        if r is None:
+            return None
+        self._bind(stock, prices)
+        base = self._price(p, v)
+        has_base = base == base
+        if has_base and self.band > 0:
+            if r.f.has_lo:
+                r.f.lo = max(base * (1 - self.band), r.f.lo)
+            else:
+                r.f.lo = base * (1 - self.band)
+            if r.f.has_hi:
+                r.f.hi = min(base * (1 + self.band), r.f.hi)
+            else:
+                r.f.hi = base * (1 + self.band)
+            r.f.has_lo = r.f.has_hi = 1
+        K = self.subs_idx.shape[1]
+        got = self._first(&r.f, &self.subs_idx[p, 0], K, r.limit, pos, var)
+        for i in range(got):
+            products[i] = self.subs_idx[p, pos[i]]
+            variants[i] = var[i]
+            scores[i] = <double>self.subs_score[p, pos[i]]
+            reasons[i] = REASON_SIMILAR
+            sources[i] = -1
+        n_taken = 0  # distinct products so far (Python's `taken` set)
+        for i in range(got):
+            if not _in(products, i, products[i]):
+                n_taken += 1
+        floor = scores[got - 1] if got else 1.0
+        for c in within:  # too few: the category's popular products, under the same rules
+            if got >= r.limit:
+                break
+            c_i = c
+            lo, hi = self.cat_pop_indptr[c_i], self.cat_pop_indptr[c_i + 1]
+            hi = min(hi, lo + SCAN_CAP)
+            need = r.limit - got + n_taken  # Scope.walk's count, then the taken ones are skipped
+            passed = 0
+            j = lo
+            while j < hi and passed < need and got < r.limit:
+                q = self.category_popular[j]
+                j += 1
+                qv = self._passes(&r.f, q)
+                if qv == -2:
+                    continue
+                passed += 1
+                if _in(products, got, q):
+                    continue
+                floor *= 0.99  # fills rank below every similar item, in popularity order
+                products[got], variants[got], scores[got] = q, qv, floor
+                reasons[got], sources[got] = REASON_POPULAR, c_i
+                got += 1
+                n_taken += 1
+        # explanations: recsvc.answers.substitutes._explain
+        if r.f.n_attrs:
+            desc = ", ".join(f"{k} {x}" for k, x in zip(r.attr_names, r.attr_values))
+            attr_part = (f", your {desc} is in stock" if not r.f.include_oos else f", comes in {desc}").encode()
+        elif not r.f.include_oos:
+            attr_part = b", in stock"
+        else:
+            attr_part = b""
+        heads = {}
+        w = _Writer()
+        for i in range(got):
+            head = heads.get(sources[i])
+            if head is None:
+                head = heads[sources[i]] = (b"similar style" if sources[i] < 0 else
+                                            b"popular in " + self.model.category_names[sources[i]].encode()) \
+                    + attr_part
+            w.why.n = 0
+            _grow(&w.why, len(head) + 64)
+            memcpy(w.why.p, <const char*>head, len(head))
+            w.why.n = len(head)
+            if has_base and base != 0:
+                price = self._price(products[i], variants[i])
+                if price == price:
+                    diff = (price - base) / base
+                    if fabs(diff) < 0.005:
+                        tail_n = snprintf(tail, 64, b", same price")
+                    else:
+                        tail_n = snprintf(tail, 64, b", %.0f%% %s", fabs(diff) * 100.0,
+                                          <const char*>(b"cheaper" if diff < 0 else b"dearer"))
+                    _append(&w.why, tail, tail_n)
+            self._item(&w.out, &w.tmp, products[i], variants[i], scores[i], reasons[i], w.why.p, w.why.n)
+        return self._finish(&w.out, request_id), tuple([reasons[i] for i in range(got)])
+
+    # --- Recommend ----------------------------------------------------------------------
+    def recommend(self, request, stock, prices, str request_id):
+        """(ItemsResponse bytes, reasons), as recsvc.answers.recommend: a known customer
+        whose best-scored candidates fill the answer, or popular products for anyone
+        else; None when Python must answer (the exhaustive personal path).
+
+        Scores and the top-k selection use the very numpy calls of the Python path, so
+        the two agree on ties and to the last bit."""
+        cdef int64_t user = -1, j, lo, hi, need, n_u
+        cdef int got = 0, i, head, n_c, passed
+        cdef int32_t products[MAX_LIMIT]
+        cdef int32_t variants[MAX_LIMIT]
+        cdef double scores[MAX_LIMIT]
+        cdef int reasons[MAX_LIMIT]
+        cdef int pos[MAX_LIMIT]
+        cdef int32_t var[MAX_LIMIT]
+        cdef int32_t cands[3 * MAX_LIMIT]
+        cdef double cand_scores[3 * MAX_LIMIT]
+        cdef int32_t q, qv, b
+        cdef double floor, sc
+        cdef bint has_floor
+        cdef const int32_t[::1] uni
+        cdef const int64_t[::1] top
+        cdef const double[::1] sv
+        cdef _Writer w
+        user_id = request.context.user_id if request.HasField("context") else ""
+        excluded = []
+        if user_id:
+            user = self.users.find(user_id)
+            if user == -2:
+                return None
+        if user >= 0:
+            for j in range(self.ui_indptr[user], self.ui_indptr[user + 1]):
+                b = self.ui_indices[j]
+                if not self.repeat_category[self.product_category[b]]:
+                    excluded.append(b)
+        cdef _Request r = self._parse(request, excluded, None)
+        if r is None:
+            return None
+        self._bind(stock, prices)
+        cats = [self.category_index[c] for c in request.filter.categories] if request.HasField("filter") else []
+        if user >= 0:  # recsvc.answers.recommend._personal, its head path
+            size = self.comp_idx.shape[0] if not cats else sum(
+                self.cat_pop_indptr[c + 1] - self.cat_pop_indptr[c] for c in cats)
+            u = self.user_factors[user]
+            if size > self.exact_max:
+                universe = self._neighbourhood(user, cats)
+                score_arr = self.item_factors[universe] @ u
+            elif cats:
+                universe = np.concatenate([self.model.popular_in(c) for c in cats])
+                score_arr = self.item_factors[universe] @ u
+            else:
+                universe = np.arange(self.comp_idx.shape[0], dtype=np.int32)
+                score_arr = self.item_factors @ u
+            score_arr = np.asarray(score_arr, dtype=np.float64)
+            head = min(len(universe), 3 * r.limit)
+            if head >= len(universe):
+                return None  # the exhaustive path
+            top_arr = np.argpartition(-score_arr, head - 1)[:head]
+            top_arr = np.ascontiguousarray(top_arr[np.argsort(-score_arr[top_arr], kind="stable")], dtype=np.int64)
+            uni = np.ascontiguousarray(universe, dtype=np.int32)
+            top = top_arr
+            sv = score_arr
+            n_c = 0
+            for i in range(head):  # dedupe, first place kept (the neighbourhood repeats products)
+                q = uni[top[i]]
+                if not _in(cands, n_c, q):
+                    cands[n_c] = q
+                    cand_scores[n_c] = sv[top[i]]
+                    n_c += 1
+            got = self._first(&r.f, cands, n_c, r.limit, pos, var)
+            if got < r.limit:
+                return None  # the exhaustive path
+            for i in range(got):
+                products[i], variants[i], scores[i] = cands[pos[i]], var[i], cand_scores[pos[i]]
+                reasons[i] = 4  # PERSONAL
+        else:  # recsvc.answers.recommend._fill_popular
+            got = self._popular(&r.f, r.limit, cats, products, variants, scores, reasons)
+            if got < 0:
+                return None
+        w = _Writer()
+        _grow(&w.why, 256)
+        for i in range(got):
+            if reasons[i] == 4:
+                self._item(&w.out, &w.tmp, products[i], variants[i], scores[i], 4,
+                           b"picked for you from your past orders", 36)
+                continue
+            where = (b"in " + self.model.category_names[self.product_category[products[i]]].encode()) if cats \
+                else b"in the shop"
+            w.why.n = 0
+            _append(&w.why, b"popular ", 8)
+            _append(&w.why, where, len(where))
+            _append(&w.why, b": bought in ", 12)
+            _grow(&w.why, 40)
+            w.why.n += _thousands(w.why.p + w.why.n, self.popularity_count[products[i]])
+            if self.popularity_count[products[i]] != 1:
+                _append(&w.why, b" orders recently", 16)
+            else:
+                _append(&w.why, b" order recently", 15)
+            self._item(&w.out, &w.tmp, products[i], variants[i], scores[i], reasons[i], w.why.p, w.why.n)
+        return self._finish(&w.out, request_id), tuple([reasons[i] for i in range(got)])
+
+    cdef object _neighbourhood(self, int64_t user, list cats):
+        """recsvc.answers.recommend._neighbourhood: rows of what the customer bought,
+        plus popular products (repeats kept)."""
+        cdef int64_t lo = self.ui_indptr[user], hi = min(self.ui_indptr[user + 1], lo + 32), j, c
+        cdef int K1 = min(self.comp_idx.shape[1], 20), K2 = min(self.subs_idx.shape[1], 20), k
+        cdef list parts = []
+        cdef int32_t x
+        cdef Py_ssize_t n = 0
+        buf = np.empty((hi - lo) * (K1 + K2), np.int32)
+        cdef int32_t[::1] o = buf
+        for j in range(lo, hi):
+            for k in range(K1):
+                x = self.comp_idx[self.ui_indices[j], k]
+                if x >= 0:
+                    o[n] = x
+                    n += 1
+        for j in range(lo, hi):
+            for k in range(K2):
+                x = self.subs_idx[self.ui_indices[j], k]
+                if x >= 0:
+                    o[n] = x
+                    n += 1
+        parts.append(buf[:n])
+        if cats:
+            for c in cats:
+                parts.append(self.model.popular_in(c)[:100])
+        else:
+            parts.append(self.model.popular_order[:100])
+        cands = np.concatenate(parts)
+        return cands[cands >= 0]
+
+    cdef int _popular(self, Filters* f, int limit, list cats, int32_t* products, int32_t* variants, double* scores,
+                      int* reasons) except -2:
+        """Popular products under the filters (no personal items before them): overall,
+        or each asked category's head merged by popularity; -1: Python must answer."""
+        cdef int got = 0, n = 0, i, j2
+        cdef int64_t lo, hi, j, need = limit
+        cdef int32_t q, qv
+        cdef int32_t found_p[SCAN_CAP]
+        cdef int32_t found_v[SCAN_CAP]
+        cdef int passed
+        cdef double floor, sc
+        cdef float pa, pb
+        if not cats:
+            for j in range(min(<int64_t>self.popular_order.shape[0], SCAN_CAP)):
+                if n >= need:
+                    break
+                q = self.popular_order[j]
+                qv = self._passes(f, q)
+                if qv != -2:
+                    found_p[n], found_v[n] = q, qv
+                    n += 1
+        else:
+            if len(cats) * need > SCAN_CAP:
+                return -1
+            for c in cats:
+                lo = self.cat_pop_indptr[c]
+                hi = min(self.cat_pop_indptr[c + 1], lo + SCAN_CAP)
+                passed = 0
+                j = lo
+                while j < hi and passed < need:
+                    q = self.category_popular[j]
+                    j += 1
+                    qv = self._passes(f, q)
+                    if qv != -2:
+                        found_p[n], found_v[n] = q, qv
+                        n += 1
+                        passed += 1
+            for i in range(n):
+                if self.popularity[found_p[i]] != self.popularity[found_p[i]]:
+                    return -1  # NaN: Python's sort order is its own
+            for i in range(1, n):  # stable insertion sort, most popular first
+                q, qv, j2 = found_p[i], found_v[i], i - 1
+                pa = self.popularity[q]
+                while j2 >= 0 and self.popularity[found_p[j2]] < pa:
+                    found_p[j2 + 1], found_v[j2 + 1] = found_p[j2], found_v[j2]
+                    j2 -= 1
+                found_p[j2 + 1], found_v[j2 + 1] = q, qv
+        for i in range(n):
+            if got >= limit:
+                break
+            if _in(products, got, found_p[i]):
+                continue
+            products[got], variants[got] = found_p[i], found_v[i]
+            scores[got] = <double>self.popularity[found_p[i]]
+            reasons[got] = REASON_POPULAR
+            got += 1
+        return got
+
+
+cdef inline int _append(Buf* b, const char* s, Py_ssize_t n) except -1:
+    _grow(b, n)
+    memcpy(b.p + b.n, s, n)
+    b.n += n
+    return 0
