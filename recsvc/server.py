@@ -97,7 +97,14 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
 
     def GetBundle(self, request, context):
         live = _live(self._rt)
-        b = bundle(live, wire.bundle_query(request), datetime.now(timezone.utc))
+        now = datetime.now(timezone.utc)
+        if live.kernel is not None:  # no A/B slots in bundles
+            promoted = any(p.active_at(now) for p in live.promotions.list())
+            fast = live.kernel.bundle(request, live.inventory.view(), live.prices.view(), request_id(), promoted)
+            if fast is not None:
+                self._on_answer("GetBundle", fast[1])
+                return fast[0]
+        b = bundle(live, wire.bundle_query(request), now)
         self._on_answer("GetBundle", [i.reason for i in b.items])
         return wire.bundle_response(b, request_id())
 

@@ -295,6 +295,7 @@ cdef class Kernel:
     cdef const uint8_t[::1] repeat_category  # per category: bought products stay recommendable
     cdef object item_factors, user_factors
     cdef int64_t exact_max
+    cdef int bundle_candidates, bundle_max_items
     cdef const float[:, ::1] comp_score, subs_score
     cdef Strings product_ids, titles, categories, variant_ids
     cdef const uint8_t[::1] own_blocked  # per category: complements never come from it
@@ -345,6 +346,8 @@ cdef class Kernel:
         self.repeat_category = np.array([name in repeat for name in model.category_names] or [0], np.uint8)
         self.item_factors, self.user_factors = model.item_factors, model.user_factors
         self.exact_max = config.recommend_exact_max_products
+        self.bundle_candidates = config.bundle_candidates
+        self.bundle_max_items = config.bundle_max_items
         self.version = model.version.encode()
         self.default_limit = config.default_limit
         self.subs_min_support = config.substitutes_min_complement_support
@@ -389,17 +392,17 @@ cdef class Kernel:
                 out.append(p)
         return 0
 
-    cdef _Request _parse(self, request, excluded, within):
+    cdef _Request _parse(self, request, excluded, within, str limit_field="limit", int default_limit=0):
         """Limit, context and filter of a request; None if Python must answer it."""
         cdef _Request r = _Request()
         cdef Filters* f = &r.f
         cdef int k
         cdef const int32_t[::1] mv
         f.n_allowed = -1
-        if request.HasField("limit"):
-            r.limit = request.limit
+        if request.HasField(limit_field):
+            r.limit = getattr(request, limit_field)
         else:
-            r.limit = self.default_limit
+            r.limit = default_limit or self.default_limit
         if r.limit < 1 or r.limit > MAX_LIMIT:
             return None
         if request.HasField("context"):
@@ -521,7 +524,7 @@ cdef class Kernel:
         return self.v_price[v] if v >= 0 else self.p_price[p]
 
     cdef int _item(self, Buf* out, Buf* tmp, int32_t p, int32_t v, double score, int reason,
-                   const char* why, Py_ssize_t why_n) except -1:
+                   const char* why, Py_ssize_t why_n, int tag=0x0A) except -1:
         """One Item, as recsvc.wire.items_response writes it."""
         cdef double price = self._price(p, v)
         cdef bint in_stock = self.v_stock[v] if v >= 0 else self.p_stock[p]
@@ -541,7 +544,7 @@ cdef class Kernel:
             _varint(tmp, 1)
         if v >= 0:
             _row_field(tmp, 0x4A, self.variant_ids, v)
-        _varint(out, 0x0A)
+        _varint(out, tag)
         _varint(out, tmp.n)
         _grow(out, tmp.n)
         memcpy(out.p + out.n, tmp.p, tmp.n)
@@ -590,17 +593,7 @@ cdef class Kernel:
         w = _Writer()
         for i in range(got):
             support = self.comp_support[a, pos[i]]
-            if support <= 0:
-                why_n = snprintf(why, 64, b"often bought together")
-            else:
-                memcpy(why, b"bought together in ", 19)
-                why_n = 19 + _thousands(why + 19, support)
-                if support != 1:
-                    memcpy(why + why_n, b" orders", 7)
-                    why_n += 7
-                else:
-                    memcpy(why + why_n, b" order", 6)
-                    why_n += 6
+            why_n = _said_together(why, support)
             self._item(&w.out, &w.tmp, self.comp_idx[a, pos[i]], var[i], <double>self.comp_score[a, pos[i]],
                        REASON_CO_PURCHASE, why, why_n)
         return self._finish(&w.out, request_id), (REASON_CO_PURCHASE,) * got
@@ -722,6 +715,91 @@ cdef class Kernel:
                     _append(&w.why, tail, tail_n)
             self._item(&w.out, &w.tmp, products[i], variants[i], scores[i], reasons[i], w.why.p, w.why.n)
         return self._finish(&w.out, request_id), tuple([reasons[i] for i in range(got)])
+
+    # --- GetBundle ----------------------------------------------------------------------
+    def bundle(self, request, stock, prices, str request_id, bint promotions_active):
+        """(BundleResponse bytes, reasons), as recsvc.answers.bundles when no promotion is
+        active (pricing under promotions is Python's, in Decimal); None otherwise."""
+        cdef int64_t a, v, support, k_cents, total_cents
+        cdef int got, i, n_pool = 0, n_chosen = 0, slot, j, limit
+        cdef int pos[MAX_LIMIT]
+        cdef int32_t var[MAX_LIMIT]
+        cdef int pool[MAX_LIMIT]
+        cdef int chosen[MAX_LIMIT]
+        cdef int32_t in_bundle[MAX_LIMIT + 1]
+        cdef int32_t blocked[1]
+        cdef int32_t q
+        cdef double price, list_price
+        cdef char why[128]
+        cdef Py_ssize_t why_n
+        cdef _Writer w
+        if promotions_active or not request.item_id:
+            return None
+        a = self._resolve(request.item_id, &v)
+        if a < 0:
+            return None
+        max_items = request.max_items if request.HasField("max_items") else 1
+        if max_items < 1 or max_items > self.bundle_max_items:
+            return None
+        limit = self.bundle_candidates + max_items - 1
+        cdef _Request r = self._parse(request, [a], None, "max_items", 1)
+        if r is None or limit > MAX_LIMIT:
+            return None
+        r.f.include_oos = 0  # a bundle is bought now: its complements must be in stock
+        self._bind(stock, prices)
+        price = self._price(a, v)
+        if price != price or not _cents_of(price, &total_cents):
+            return None  # no price (an error), or one Decimal would round otherwise: Python's
+        if self.own_blocked[self.product_category[a]]:
+            blocked[0] = self.product_category[a]
+            r.f.blocked, r.f.n_blocked = blocked, 1
+        got = self._first(&r.f, &self.comp_idx[a, 0], self.comp_idx.shape[1], limit, pos, var)
+        r.f.blocked, r.f.n_blocked = NULL, 0
+        if got < limit:
+            return None  # the category fill: Python's
+        for i in range(got):  # complements without a known price cannot be in a bundle
+            if self._price(self.comp_idx[a, pos[i]], var[i]) == self._price(self.comp_idx[a, pos[i]], var[i]):
+                pool[n_pool] = i
+                n_pool += 1
+        in_bundle[0] = self.product_category[a]
+        for slot in range(max_items):  # no promotion covers any: one per category while there is a choice
+            if n_pool == 0:
+                break
+            j = 0
+            for i in range(n_pool):
+                if not _in(in_bundle, slot + 1, self.product_category[self.comp_idx[a, pos[pool[i]]]]):
+                    j = i
+                    break
+            chosen[n_chosen] = pool[j]
+            n_chosen += 1
+            for i in range(j, n_pool - 1):
+                pool[i] = pool[i + 1]
+            n_pool -= 1
+            in_bundle[slot + 1] = self.product_category[self.comp_idx[a, pos[chosen[n_chosen - 1]]]]
+        for i in range(n_chosen):
+            if not _cents_of(self._price(self.comp_idx[a, pos[chosen[i]]], var[chosen[i]]), &k_cents):
+                return None
+            total_cents += k_cents
+        list_price = total_cents / 100.0
+        w = _Writer()
+        self._item(&w.out, &w.tmp, a, v, 0.0, 0, b"the item the customer is looking at", 35, 0x0A)
+        for i in range(n_chosen):
+            support = self.comp_support[a, pos[chosen[i]]]
+            why_n = _said_together(why, support)
+            self._item(&w.out, &w.tmp, self.comp_idx[a, pos[chosen[i]]], var[chosen[i]],
+                       <double>self.comp_score[a, pos[chosen[i]]], REASON_CO_PURCHASE, why, why_n, 0x12)
+        _double_field(&w.out, 0x19, list_price, False)
+        _double_field(&w.out, 0x21, list_price, False)
+        if n_chosen == 0:
+            why_n = snprintf(why, 128, b"nothing in stock goes with this item right now")
+        else:
+            why_n = snprintf(why, 128, b"no promotion covers these items right now: together they cost ")
+            why_n += _money(why + why_n, list_price)
+        _bytes_field(&w.out, 0x42, why, why_n)
+        _bytes_field(&w.out, 0x4A, self.version, len(self.version))
+        s = PyUnicode_AsUTF8AndSize(request_id, &why_n)
+        _bytes_field(&w.out, 0x52, s, why_n)
+        return PyBytes_FromStringAndSize(w.out.p, w.out.n), (REASON_CO_PURCHASE,) * n_chosen
 
     # --- Recommend ----------------------------------------------------------------------
     def recommend(self, request, stock, prices, str request_id):
@@ -920,3 +998,44 @@ cdef inline int _append(Buf* b, const char* s, Py_ssize_t n) except -1:
     memcpy(b.p + b.n, s, n)
     b.n += n
     return 0
+
+
+cdef Py_ssize_t _said_together(char* why, int64_t support) noexcept:
+    """recsvc.answers.complements._said_together_one, into a buffer of >= 64 bytes."""
+    cdef Py_ssize_t n
+    if support <= 0:
+        return snprintf(why, 64, b"often bought together")
+    memcpy(why, b"bought together in ", 19)
+    n = 19 + _thousands(why + 19, support)
+    if support != 1:
+        memcpy(why + n, b" orders", 7)
+        return n + 7
+    memcpy(why + n, b" order", 6)
+    return n + 6
+
+
+cdef bint _cents_of(double price, int64_t* cents) noexcept:
+    """Whole cents of a price that Decimal(str(price)) holds exactly as cents (two
+    decimals or fewer, as shop prices are); False for anything else."""
+    cdef double k
+    if not (price >= 0 and price < 1e13):
+        return False
+    k = <double>(<int64_t>(price * 100.0 + 0.5))
+    if k / 100.0 != price:
+        return False
+    cents[0] = <int64_t>k
+    return True
+
+
+cdef Py_ssize_t _money(char* out, double x) noexcept:
+    """f"{x:,.2f}" (recsvc.answers.common.money) for x >= 0."""
+    cdef char digits[64]
+    cdef Py_ssize_t n = snprintf(digits, 64, b"%.2f", x), int_n = n - 3, i, j = 0
+    for i in range(int_n):
+        out[j] = digits[i]
+        j += 1
+        if (int_n - 1 - i) % 3 == 0 and i != int_n - 1:
+            out[j] = b','
+            j += 1
+    memcpy(out + j, digits + int_n, 3)
+    return j + 3
