@@ -122,6 +122,11 @@ cdef class Strings:
 # --- the request's filters (recsvc.answers.common.Scope, in C) ----------------------------
 
 cdef struct Filters:
+    # the stock and price arrays of the request's snapshot
+    const uint8_t* p_stock
+    const uint8_t* v_stock
+    const double* p_price
+    const double* v_price
     int include_oos
     int has_lo, has_hi
     double lo, hi
@@ -170,11 +175,27 @@ cdef int32_t* _c_array(list values) except? NULL:
     return out
 
 
+cdef class _State:
+    """The arrays of one stock view and one price view (a new view is new arrays)."""
+    cdef object stock, prices
+    cdef const uint8_t[::1] p_stock, v_stock
+    cdef const double[::1] p_price, v_price
+
+    def __init__(self, stock, prices):
+        self.stock, self.prices = stock, prices
+        self.p_stock = stock.product.view(np.uint8)
+        self.v_stock = stock.variant.view(np.uint8)
+        self.p_price = prices.product
+        self.v_price = prices.variant
+
+
 cdef class _Request:
-    """What one request asks, parsed from its message; owns the C arrays of `f`."""
+    """What one request asks, parsed from its message; owns the C arrays of `f` and
+    keeps the snapshot its pointers read."""
     cdef Filters f
     cdef int limit
     cdef list attr_names, attr_values
+    cdef _State state
 
     def __dealloc__(self):
         free(self.f.excluded)
@@ -304,10 +325,7 @@ cdef class Kernel:
     cdef bytes version
     cdef int default_limit, subs_min_support
     cdef double band
-    # the stock and price arrays of the last views seen (a new view is a new array)
-    cdef object _stock, _prices
-    cdef const uint8_t[::1] p_stock, v_stock
-    cdef const double[::1] p_price, v_price
+    cdef _State _last  # the snapshot of the last request, reused while it is current
 
     def __init__(self, model, config):
         self.model = model
@@ -353,16 +371,16 @@ cdef class Kernel:
         self.subs_min_support = config.substitutes_min_complement_support
         self.band = config.substitutes_price_band
 
-    cdef int _bind(self, stock, prices) except -1:
-        """Read the request's stock and price views (arrays are swapped, never changed)."""
-        if stock is not self._stock:
-            self.p_stock = stock.product.view(np.uint8)
-            self.v_stock = stock.variant.view(np.uint8)
-            self._stock = stock
-        if prices is not self._prices:
-            self.p_price = prices.product
-            self.v_price = prices.variant
-            self._prices = prices
+    cdef int _bind(self, _Request r, stock, prices) except -1:
+        """Point the request at its stock and price snapshot. Each request holds its own
+        (another thread may bind a newer one meanwhile)."""
+        cdef _State st = self._last
+        if st is None or st.stock is not stock or st.prices is not prices:
+            st = _State(stock, prices)
+            self._last = st
+        r.state = st
+        r.f.p_stock, r.f.v_stock = &st.p_stock[0], &st.v_stock[0]
+        r.f.p_price, r.f.v_price = &st.p_price[0], &st.v_price[0]
         return 0
 
     # --- request parsing: None from here means "let Python answer" --------------------
@@ -471,7 +489,7 @@ cdef class Kernel:
         cdef bint ok
         for j in range(self.pv_indptr[product], self.pv_indptr[product + 1]):
             v = self.product_variants[j]
-            if not f.include_oos and not self.v_stock[v]:
+            if not f.include_oos and not f.v_stock[v]:
                 continue
             ok = True
             for k in range(f.n_attrs):
@@ -488,14 +506,14 @@ cdef class Kernel:
         cdef double x
         if c < 0 or _in_sorted(f.excluded, f.n_excluded, c):
             return -2
-        if not f.include_oos and f.n_attrs == 0 and not self.p_stock[c]:
+        if not f.include_oos and f.n_attrs == 0 and not f.p_stock[c]:
             return -2
         if f.n_allowed >= 0 or f.n_blocked:
             k = self.product_category[c]
             if _in(f.blocked, f.n_blocked, k) or (f.n_allowed >= 0 and not _in(f.allowed, f.n_allowed, k)):
                 return -2
         if f.has_lo or f.has_hi:
-            x = self.p_price[c]  # NaN fails any bound
+            x = f.p_price[c]  # NaN fails any bound
             if (f.has_lo and not x >= f.lo) or (f.has_hi and not x <= f.hi):
                 return -2
         if f.n_attrs:
@@ -520,14 +538,14 @@ cdef class Kernel:
         return got
 
     # --- dressing an item -----------------------------------------------------------------
-    cdef inline double _price(self, int32_t p, int32_t v) noexcept:
-        return self.v_price[v] if v >= 0 else self.p_price[p]
+    cdef inline double _price(self, Filters* f, int32_t p, int32_t v) noexcept:
+        return f.v_price[v] if v >= 0 else f.p_price[p]
 
-    cdef int _item(self, Buf* out, Buf* tmp, int32_t p, int32_t v, double score, int reason,
+    cdef int _item(self, Filters* f, Buf* out, Buf* tmp, int32_t p, int32_t v, double score, int reason,
                    const char* why, Py_ssize_t why_n, int tag=0x0A) except -1:
         """One Item, as recsvc.wire.items_response writes it."""
-        cdef double price = self._price(p, v)
-        cdef bint in_stock = self.v_stock[v] if v >= 0 else self.p_stock[p]
+        cdef double price = self._price(f, p, v)
+        cdef bint in_stock = f.v_stock[v] if v >= 0 else f.p_stock[p]
         tmp.n = 0
         _row_field(tmp, 0x0A, self.product_ids, p)
         _double_field(tmp, 0x11, score, False)
@@ -581,7 +599,7 @@ cdef class Kernel:
         cdef _Request r = self._parse(request, [a], None)
         if r is None:
             return None
-        self._bind(stock, prices)
+        self._bind(r, stock, prices)
         K = self.comp_idx.shape[1]
         if self.own_blocked[self.product_category[a]]:
             blocked[0] = self.product_category[a]
@@ -594,7 +612,7 @@ cdef class Kernel:
         for i in range(got):
             support = self.comp_support[a, pos[i]]
             why_n = _said_together(why, support)
-            self._item(&w.out, &w.tmp, self.comp_idx[a, pos[i]], var[i], <double>self.comp_score[a, pos[i]],
+            self._item(&r.f, &w.out, &w.tmp, self.comp_idx[a, pos[i]], var[i], <double>self.comp_score[a, pos[i]],
                        REASON_CO_PURCHASE, why, why_n)
         return self._finish(&w.out, request_id), (REASON_CO_PURCHASE,) * got
 
@@ -615,7 +633,7 @@ cdef class Kernel:
         cdef double base, floor, price, diff
         cdef bint has_base
         cdef _Writer w
-        cdef char tail[64]
+        cdef char tail[400]  # ", " + any double's %.0f digits + "% cheaper"
         cdef Py_ssize_t tail_n, n
         cdef const char* s
         item_id = request.item_id
@@ -634,8 +652,8 @@ cdef class Kernel:
         cdef _Request r = self._parse(request, excluded, within)
         if r is None:
             return None
-        self._bind(stock, prices)
-        base = self._price(p, v)
+        self._bind(r, stock, prices)
+        base = self._price(&r.f, p, v)
         has_base = base == base
         if has_base and self.band > 0:
             if r.f.has_lo:
@@ -704,16 +722,18 @@ cdef class Kernel:
             memcpy(w.why.p, <const char*>head, len(head))
             w.why.n = len(head)
             if has_base and base != 0:
-                price = self._price(products[i], variants[i])
+                price = self._price(&r.f, products[i], variants[i])
                 if price == price:
                     diff = (price - base) / base
                     if fabs(diff) < 0.005:
-                        tail_n = snprintf(tail, 64, b", same price")
+                        tail_n = snprintf(tail, 400, b", same price")
                     else:
-                        tail_n = snprintf(tail, 64, b", %.0f%% %s", fabs(diff) * 100.0,
+                        tail_n = snprintf(tail, 400, b", %.0f%% %s", fabs(diff) * 100.0,
                                           <const char*>(b"cheaper" if diff < 0 else b"dearer"))
+                    if tail_n >= 400:  # cannot happen for a finite ratio; never copy past the text
+                        return None
                     _append(&w.why, tail, tail_n)
-            self._item(&w.out, &w.tmp, products[i], variants[i], scores[i], reasons[i], w.why.p, w.why.n)
+            self._item(&r.f, &w.out, &w.tmp, products[i], variants[i], scores[i], reasons[i], w.why.p, w.why.n)
         return self._finish(&w.out, request_id), tuple([reasons[i] for i in range(got)])
 
     # --- GetBundle ----------------------------------------------------------------------
@@ -746,8 +766,8 @@ cdef class Kernel:
         if r is None or limit > MAX_LIMIT:
             return None
         r.f.include_oos = 0  # a bundle is bought now: its complements must be in stock
-        self._bind(stock, prices)
-        price = self._price(a, v)
+        self._bind(r, stock, prices)
+        price = self._price(&r.f, a, v)
         if price != price or not _cents_of(price, &total_cents):
             return None  # no price (an error), or one Decimal would round otherwise: Python's
         if self.own_blocked[self.product_category[a]]:
@@ -758,7 +778,7 @@ cdef class Kernel:
         if got < limit:
             return None  # the category fill: Python's
         for i in range(got):  # complements without a known price cannot be in a bundle
-            if self._price(self.comp_idx[a, pos[i]], var[i]) == self._price(self.comp_idx[a, pos[i]], var[i]):
+            if self._price(&r.f, self.comp_idx[a, pos[i]], var[i]) == self._price(&r.f, self.comp_idx[a, pos[i]], var[i]):
                 pool[n_pool] = i
                 n_pool += 1
         in_bundle[0] = self.product_category[a]
@@ -777,16 +797,16 @@ cdef class Kernel:
             n_pool -= 1
             in_bundle[slot + 1] = self.product_category[self.comp_idx[a, pos[chosen[n_chosen - 1]]]]
         for i in range(n_chosen):
-            if not _cents_of(self._price(self.comp_idx[a, pos[chosen[i]]], var[chosen[i]]), &k_cents):
+            if not _cents_of(self._price(&r.f, self.comp_idx[a, pos[chosen[i]]], var[chosen[i]]), &k_cents):
                 return None
             total_cents += k_cents
         list_price = total_cents / 100.0
         w = _Writer()
-        self._item(&w.out, &w.tmp, a, v, 0.0, 0, b"the item the customer is looking at", 35, 0x0A)
+        self._item(&r.f, &w.out, &w.tmp, a, v, 0.0, 0, b"the item the customer is looking at", 35, 0x0A)
         for i in range(n_chosen):
             support = self.comp_support[a, pos[chosen[i]]]
             why_n = _said_together(why, support)
-            self._item(&w.out, &w.tmp, self.comp_idx[a, pos[chosen[i]]], var[chosen[i]],
+            self._item(&r.f, &w.out, &w.tmp, self.comp_idx[a, pos[chosen[i]]], var[chosen[i]],
                        <double>self.comp_score[a, pos[chosen[i]]], REASON_CO_PURCHASE, why, why_n, 0x12)
         _double_field(&w.out, 0x19, list_price, False)
         _double_field(&w.out, 0x21, list_price, False)
@@ -840,7 +860,7 @@ cdef class Kernel:
         cdef _Request r = self._parse(request, excluded, None)
         if r is None:
             return None
-        self._bind(stock, prices)
+        self._bind(r, stock, prices)
         cats = [self.category_index[c] for c in request.filter.categories] if request.HasField("filter") else []
         if user >= 0:  # recsvc.answers.recommend._personal, its head path
             size = self.comp_idx.shape[0] if not cats else sum(
@@ -885,7 +905,7 @@ cdef class Kernel:
         _grow(&w.why, 256)
         for i in range(got):
             if reasons[i] == 4:
-                self._item(&w.out, &w.tmp, products[i], variants[i], scores[i], 4,
+                self._item(&r.f, &w.out, &w.tmp, products[i], variants[i], scores[i], 4,
                            b"picked for you from your past orders", 36)
                 continue
             where = (b"in " + self.model.category_names[self.product_category[products[i]]].encode()) if cats \
@@ -900,7 +920,7 @@ cdef class Kernel:
                 _append(&w.why, b" orders recently", 16)
             else:
                 _append(&w.why, b" order recently", 15)
-            self._item(&w.out, &w.tmp, products[i], variants[i], scores[i], reasons[i], w.why.p, w.why.n)
+            self._item(&r.f, &w.out, &w.tmp, products[i], variants[i], scores[i], reasons[i], w.why.p, w.why.n)
         return self._finish(&w.out, request_id), tuple([reasons[i] for i in range(got)])
 
     cdef object _neighbourhood(self, int64_t user, list cats):
