@@ -34,6 +34,7 @@ DEF MAX_KEY = 256  # ids longer than this go the Python way
 
 cdef enum:
     REASON_CO_PURCHASE = 1
+    REASON_CATEGORY_FALLBACK = 3
     REASON_SIMILAR = 2
     REASON_POPULAR = 5
 
@@ -139,6 +140,16 @@ cdef struct Filters:
     int n_attrs
     const int32_t* attr_codes[MAX_ATTRS]
     int32_t attr_want[MAX_ATTRS]
+
+
+cdef struct Picks:  # chosen complements in answer order (recsvc.answers.complements.Picks)
+    int n
+    int32_t products[MAX_LIMIT]
+    int32_t variants[MAX_LIMIT]
+    double scores[MAX_LIMIT]
+    int reasons[MAX_LIMIT]
+    int64_t support[MAX_LIMIT]  # co-purchase: orders together
+    int32_t fill_category[MAX_LIMIT]  # category fill: the category it is popular in; else -1
 
 
 cdef int _cmp_i32(const void* a, const void* b) noexcept nogil:
@@ -309,6 +320,8 @@ cdef class Kernel:
     cdef const int32_t[::1] variant_product, product_category, product_variants, category_popular
     cdef const int64_t[::1] pv_indptr, cat_pop_indptr
     cdef const int32_t[:, ::1] comp_idx, comp_support, subs_idx
+    cdef const int32_t[:, ::1] cat_comp_idx
+    cdef const float[:, ::1] cat_comp_score
     cdef IdSearch users
     cdef const int64_t[::1] ui_indptr
     cdef const int32_t[::1] ui_indices, popular_order, popularity_count
@@ -354,6 +367,8 @@ cdef class Kernel:
         self.subs_within = [[c] + [model.category_index[x] for x in config.substitutes_category_map.get(name, [])
                                    if x in model.category_index]
                             for c, name in enumerate(model.category_names)]
+        self.cat_comp_idx = i32(model.category_complements_idx)
+        self.cat_comp_score = np.ascontiguousarray(model.category_complements_score, dtype=np.float32)
         self.users = IdSearch(model.user_index)
         self.ui_indptr = np.ascontiguousarray(model.user_items_indptr, dtype=np.int64)
         self.ui_indices = i32(model.user_items_indices)
@@ -578,17 +593,119 @@ cdef class Kernel:
         return PyBytes_FromStringAndSize(out.p, out.n)
 
     # --- GetComplements -----------------------------------------------------------------
-    def complements(self, request, stock, prices, str request_id):
-        """(ItemsResponse bytes, reasons) for one anchor whose co-purchase row fills the
-        answer; None for anything else (recsvc.answers.complements answers it)."""
-        cdef int64_t a, v
-        cdef int got, i, K
+    cdef int _pick_complements(self, Filters* f, int64_t a, int limit, Picks* pk) except -2:
+        """recsvc.answers.complements.pick_complements for one anchor: its co-purchase row
+        under the filters, then filled from the categories that go with its category;
+        -1 when Python must answer."""
         cdef int pos[MAX_LIMIT]
         cdef int32_t var[MAX_LIMIT]
         cdef int32_t blocked[1]
-        cdef char why[64]
-        cdef Py_ssize_t why_n
-        cdef int64_t support
+        cdef int got, i
+        if limit > MAX_LIMIT:
+            return -1
+        if self.own_blocked[self.product_category[a]]:
+            blocked[0] = self.product_category[a]
+            f.blocked, f.n_blocked = blocked, 1
+        got = self._first(f, &self.comp_idx[a, 0], self.comp_idx.shape[1], limit, pos, var)
+        for i in range(got):
+            pk.products[i], pk.variants[i] = self.comp_idx[a, pos[i]], var[i]
+            pk.scores[i] = <double>self.comp_score[a, pos[i]]
+            pk.reasons[i], pk.support[i], pk.fill_category[i] = REASON_CO_PURCHASE, self.comp_support[a, pos[i]], -1
+        pk.n = got
+        if got < limit:
+            got = self._fill_from_categories(f, a, limit, pk)
+        f.blocked, f.n_blocked = NULL, 0  # a stack array: not the request's to free
+        return got
+
+    cdef int _fill_from_categories(self, Filters* f, int64_t a, int limit, Picks* pk) noexcept:
+        """recsvc.answers.complements._fill_from_categories for one anchor: the popular
+        products of the categories that go with its category, one per category in turn."""
+        cdef int32_t own = self.product_category[a], c, q, v
+        cdef int n_row = min(self.cat_comp_idx.shape[1], 8), k, n_cats = 0, i, j, rank, need
+        cdef int32_t cats[8]
+        cdef double totals[8]
+        cdef int64_t cursor[8]
+        cdef int64_t ends[8]
+        cdef double floor = 0, sc, t
+        cdef bint has_floor = pk.n > 0, found
+        for k in range(n_row):  # the row's categories, summed where repeated (np.unique + bincount)
+            c = self.cat_comp_idx[own, k]
+            if c < 0:
+                continue
+            for i in range(n_cats):
+                if cats[i] == c:
+                    totals[i] += <double>self.cat_comp_score[own, k]
+                    break
+            else:
+                cats[n_cats], totals[n_cats] = c, <double>self.cat_comp_score[own, k]
+                n_cats += 1
+        for i in range(n_cats):
+            if totals[i] != totals[i]:
+                return -1  # NaN: numpy's sort order is its own
+        for i in range(1, n_cats):  # by category code (np.unique), then stable by total, highest first
+            c, t, j = cats[i], totals[i], i - 1
+            while j >= 0 and cats[j] > c:
+                cats[j + 1], totals[j + 1] = cats[j], totals[j]
+                j -= 1
+            cats[j + 1], totals[j + 1] = c, t
+        for i in range(1, n_cats):
+            c, t, j = cats[i], totals[i], i - 1
+            while j >= 0 and totals[j] < t:
+                cats[j + 1], totals[j + 1] = cats[j], totals[j]
+                j -= 1
+            cats[j + 1], totals[j + 1] = c, t
+        for i in range(n_cats):
+            cursor[i] = self.cat_pop_indptr[cats[i]]
+            ends[i] = min(self.cat_pop_indptr[cats[i] + 1], cursor[i] + SCAN_CAP)
+        for i in range(pk.n):
+            if pk.scores[i] != pk.scores[i]:
+                return -1  # NaN: Python's min() order is its own
+            if i == 0 or pk.scores[i] < floor:
+                floor = pk.scores[i]
+        need = limit - pk.n
+        for rank in range(need):  # round robin: every category's best, then every second best...
+            for i in range(n_cats):
+                if pk.n >= limit:
+                    return pk.n
+                found = False
+                while cursor[i] < ends[i]:  # the category's next product that passes and is not taken
+                    q = self.category_popular[cursor[i]]
+                    cursor[i] += 1
+                    v = self._passes(f, q)
+                    if v != -2 and not _in(pk.products, pk.n, q):
+                        found = True
+                        break
+                if not found:
+                    continue
+                sc = totals[i] / (rank + 1)
+                if has_floor and floor < sc:
+                    sc = floor  # fills rank below every co-purchase item
+                floor, has_floor = sc, True
+                pk.products[pk.n], pk.variants[pk.n], pk.scores[pk.n] = q, v, sc
+                pk.reasons[pk.n], pk.support[pk.n], pk.fill_category[pk.n] = REASON_CATEGORY_FALLBACK, 0, cats[i]
+                pk.n += 1
+        return pk.n
+
+    cdef Py_ssize_t _complement_why(self, Picks* pk, int i, int32_t own, Buf* why) except -1:
+        """The explanation of pick i, into `why` (emptied first)."""
+        cdef int32_t c = pk.fill_category[i]
+        why.n = 0
+        _grow(why, 64)
+        if c < 0:
+            why.n = _said_together(why.p, pk.support[i])
+            return why.n
+        _append(why, b"popular in ", 11)
+        _append(why, self.categories.p + self.categories.offsets[c], self.categories.offsets[c + 1] - self.categories.offsets[c])
+        _append(why, b", which goes well with ", 23)
+        _append(why, self.categories.p + self.categories.offsets[own], self.categories.offsets[own + 1] - self.categories.offsets[own])
+        return why.n
+
+    def complements(self, request, stock, prices, str request_id):
+        """(ItemsResponse bytes, reasons) for one anchor, as recsvc.answers.complements;
+        None for several anchors, and whenever Python must answer."""
+        cdef int64_t a, v
+        cdef int got, i
+        cdef Picks pk
         cdef _Writer w
         ids = request.item_ids
         if len(ids) != 1 or not ids[0]:
@@ -600,21 +717,15 @@ cdef class Kernel:
         if r is None:
             return None
         self._bind(r, stock, prices)
-        K = self.comp_idx.shape[1]
-        if self.own_blocked[self.product_category[a]]:
-            blocked[0] = self.product_category[a]
-            r.f.blocked, r.f.n_blocked = blocked, 1
-        got = self._first(&r.f, &self.comp_idx[a, 0], K, r.limit, pos, var)
-        r.f.blocked, r.f.n_blocked = NULL, 0  # not ours to free
-        if got < r.limit:
-            return None  # the category fill: Python's
+        got = self._pick_complements(&r.f, a, r.limit, &pk)
+        if got < 0:
+            return None
         w = _Writer()
         for i in range(got):
-            support = self.comp_support[a, pos[i]]
-            why_n = _said_together(why, support)
-            self._item(&r.f, &w.out, &w.tmp, self.comp_idx[a, pos[i]], var[i], <double>self.comp_score[a, pos[i]],
-                       REASON_CO_PURCHASE, why, why_n)
-        return self._finish(&w.out, request_id), (REASON_CO_PURCHASE,) * got
+            self._complement_why(&pk, i, self.product_category[a], &w.why)
+            self._item(&r.f, &w.out, &w.tmp, pk.products[i], pk.variants[i], pk.scores[i], pk.reasons[i],
+                       w.why.p, w.why.n)
+        return self._finish(&w.out, request_id), tuple([pk.reasons[i] for i in range(got)])
 
     # --- GetSubstitutes -----------------------------------------------------------------
     def substitutes(self, request, stock, prices, str request_id):
@@ -742,12 +853,10 @@ cdef class Kernel:
         active (pricing under promotions is Python's, in Decimal); None otherwise."""
         cdef int64_t a, v, support, k_cents, total_cents
         cdef int got, i, n_pool = 0, n_chosen = 0, slot, j, limit
-        cdef int pos[MAX_LIMIT]
-        cdef int32_t var[MAX_LIMIT]
+        cdef Picks pk
         cdef int pool[MAX_LIMIT]
         cdef int chosen[MAX_LIMIT]
         cdef int32_t in_bundle[MAX_LIMIT + 1]
-        cdef int32_t blocked[1]
         cdef int32_t q
         cdef double price, list_price
         cdef char why[128]
@@ -763,22 +872,19 @@ cdef class Kernel:
             return None
         limit = self.bundle_candidates + max_items - 1
         cdef _Request r = self._parse(request, [a], None, "max_items", 1)
-        if r is None or limit > MAX_LIMIT:
+        if r is None:
             return None
         r.f.include_oos = 0  # a bundle is bought now: its complements must be in stock
         self._bind(r, stock, prices)
         price = self._price(&r.f, a, v)
         if price != price or not _cents_of(price, &total_cents):
             return None  # no price (an error), or one Decimal would round otherwise: Python's
-        if self.own_blocked[self.product_category[a]]:
-            blocked[0] = self.product_category[a]
-            r.f.blocked, r.f.n_blocked = blocked, 1
-        got = self._first(&r.f, &self.comp_idx[a, 0], self.comp_idx.shape[1], limit, pos, var)
-        r.f.blocked, r.f.n_blocked = NULL, 0
-        if got < limit:
-            return None  # the category fill: Python's
+        got = self._pick_complements(&r.f, a, limit, &pk)
+        if got < 0:
+            return None
         for i in range(got):  # complements without a known price cannot be in a bundle
-            if self._price(&r.f, self.comp_idx[a, pos[i]], var[i]) == self._price(&r.f, self.comp_idx[a, pos[i]], var[i]):
+            price = self._price(&r.f, pk.products[i], pk.variants[i])
+            if price == price:
                 pool[n_pool] = i
                 n_pool += 1
         in_bundle[0] = self.product_category[a]
@@ -787,7 +893,7 @@ cdef class Kernel:
                 break
             j = 0
             for i in range(n_pool):
-                if not _in(in_bundle, slot + 1, self.product_category[self.comp_idx[a, pos[pool[i]]]]):
+                if not _in(in_bundle, slot + 1, self.product_category[pk.products[pool[i]]]):
                     j = i
                     break
             chosen[n_chosen] = pool[j]
@@ -795,19 +901,19 @@ cdef class Kernel:
             for i in range(j, n_pool - 1):
                 pool[i] = pool[i + 1]
             n_pool -= 1
-            in_bundle[slot + 1] = self.product_category[self.comp_idx[a, pos[chosen[n_chosen - 1]]]]
+            in_bundle[slot + 1] = self.product_category[pk.products[chosen[n_chosen - 1]]]
         for i in range(n_chosen):
-            if not _cents_of(self._price(&r.f, self.comp_idx[a, pos[chosen[i]]], var[chosen[i]]), &k_cents):
+            if not _cents_of(self._price(&r.f, pk.products[chosen[i]], pk.variants[chosen[i]]), &k_cents):
                 return None
             total_cents += k_cents
         list_price = total_cents / 100.0
         w = _Writer()
         self._item(&r.f, &w.out, &w.tmp, a, v, 0.0, 0, b"the item the customer is looking at", 35, 0x0A)
         for i in range(n_chosen):
-            support = self.comp_support[a, pos[chosen[i]]]
-            why_n = _said_together(why, support)
-            self._item(&r.f, &w.out, &w.tmp, self.comp_idx[a, pos[chosen[i]]], var[chosen[i]],
-                       <double>self.comp_score[a, pos[chosen[i]]], REASON_CO_PURCHASE, why, why_n, 0x12)
+            j = chosen[i]
+            self._complement_why(&pk, j, self.product_category[a], &w.why)
+            self._item(&r.f, &w.out, &w.tmp, pk.products[j], pk.variants[j], pk.scores[j], pk.reasons[j],
+                       w.why.p, w.why.n, 0x12)
         _double_field(&w.out, 0x19, list_price, False)
         _double_field(&w.out, 0x21, list_price, False)
         if n_chosen == 0:
@@ -819,7 +925,7 @@ cdef class Kernel:
         _bytes_field(&w.out, 0x4A, self.version, len(self.version))
         s = PyUnicode_AsUTF8AndSize(request_id, &why_n)
         _bytes_field(&w.out, 0x52, s, why_n)
-        return PyBytes_FromStringAndSize(w.out.p, w.out.n), (REASON_CO_PURCHASE,) * n_chosen
+        return PyBytes_FromStringAndSize(w.out.p, w.out.n), tuple([pk.reasons[chosen[i]] for i in range(n_chosen)])
 
     # --- Recommend ----------------------------------------------------------------------
     def recommend(self, request, stock, prices, str request_id):
