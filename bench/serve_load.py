@@ -61,6 +61,8 @@ class Load:
     p50_ms: float
     p99_ms: float
     timeline: list[tuple[float, int, int, float]] = field(default_factory=list)  # (t, ok, failed, p99 ms)
+    gen_cpu_s: float = 0.0  # CPU seconds the generator processes used
+    server_cpu_s: float = 0.0  # CPU seconds the server's processes used (when its pid is given)
     raw: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # offsets s, latencies ms, ok, lag ms
 
 
@@ -173,13 +175,28 @@ def mark_out_of_stock(port: int, model_dir: Path, share: float = 0.2) -> None:
             c.update_stock({i: 0 for i in ids[lo:lo + 20_000]})
 
 
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (the worker processes)."""
+    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            pass
+    return total
+
+
 def resolve_current(model_dir: Path) -> Path:
     return (model_dir / "current").resolve()
 
 
-def run_load(port: int, rpc: str, requests: Path, *, procs: int = 1, **kw) -> Load:
+def run_load(port: int, rpc: str, requests: Path, *, procs: int = 1, server_pid: int | None = None, **kw) -> Load:
     """Run the generator in `procs` processes (each at rate/procs) and pool the results."""
     args = [f"--{k.replace('_', '-')}={v}" for k, v in kw.items() if k not in ("rate", "phases")]
+    cpu0 = tree_cpu_s(server_pid) if server_pid else 0.0
     outs = []
     for _ in range(procs):
         extra = []
@@ -191,6 +208,7 @@ def run_load(port: int, rpc: str, requests: Path, *, procs: int = 1, **kw) -> Lo
                                       f"--method={METHODS[rpc]}", f"--rpc={rpc}", f"--requests={requests}", *args, *extra],
                                      cwd=ROOT, stdout=subprocess.PIPE, text=True))
     results = [json.loads(p.communicate()[0]) for p in outs]
+    server_cpu = tree_cpu_s(server_pid) - cpu0 if server_pid else 0.0  # includes the generator's connect
     off = np.concatenate([r["offsets"] for r in results])
     lat = np.concatenate([r["latencies"] for r in results]) * 1e3
     lag = np.concatenate([r["lags"] for r in results]) * 1e3
@@ -206,21 +224,29 @@ def run_load(port: int, rpc: str, requests: Path, *, procs: int = 1, **kw) -> Lo
                          float(np.percentile(lat[good], 99)) if good.any() else 0.0))
     pct = (lambda q: float(np.percentile(lat[ok], q))) if ok.any() else (lambda q: float("nan"))
     return Load(len(codes), int(ok.sum()), dict(zip(values.tolist(), counts.tolist())), ok.sum() / elapsed,
-                pct(50), pct(99), timeline, (off, lat, ok, lag))
+                pct(50), pct(99), timeline, raw=(off, lat, ok, lag), gen_cpu_s=sum(r["cpu_s"] for r in results),
+                server_cpu_s=server_cpu)
 
 
-def measure_rpcs(rec_port: int, bare_port: int, requests: Path, args) -> list[dict]:
-    """Interleaved rounds, best of each: noise from other processes only ever slows a run."""
+def measure_rpcs(rec_port: int, bare_port: int, requests: Path, args, rec_pid: int, bare_pid: int) -> list[dict]:
+    """Interleaved rounds, best of each: noise from other processes only ever slows a run.
+
+    Besides throughput, the CPU each side spends per answered call in the closed-loop
+    runs (the server's processes, and the generator's): on two shared cores this says
+    where the time goes better than the rate alone."""
     rows = []
     for rpc in METHODS:
         common = dict(duration=args.duration, channels=args.channels, procs=args.procs)
         runs: dict[str, list[Load]] = {"bare_max": [], "rec_max": [], "bare_open": [], "rec_open": []}
         for _ in range(args.rounds):
             for conc in args.concurrency:  # each server's maximum over the levels, not at one level
-                runs["bare_max"].append(run_load(bare_port, rpc, requests, mode="closed", concurrency=conc, **common))
-                runs["rec_max"].append(run_load(rec_port, rpc, requests, mode="closed", concurrency=conc, **common))
+                runs["bare_max"].append(run_load(bare_port, rpc, requests, mode="closed", concurrency=conc,
+                                                 server_pid=bare_pid, **common))
+                runs["rec_max"].append(run_load(rec_port, rpc, requests, mode="closed", concurrency=conc,
+                                                server_pid=rec_pid, **common))
         bare_max = max(r.throughput for r in runs["bare_max"])
         rec_max = max(r.throughput for r in runs["rec_max"])
+        per_call = lambda loads, attr: 1e6 * min(getattr(r, attr) / max(r.ok, 1) for r in loads)  # noqa: E731
         rate = round(0.5 * bare_max)
         for _ in range(args.rounds):
             runs["bare_open"].append(run_load(bare_port, rpc, requests, mode="open", rate=rate, **common))
@@ -228,6 +254,10 @@ def measure_rpcs(rec_port: int, bare_port: int, requests: Path, args) -> list[di
         bare_open = min(runs["bare_open"], key=lambda r: r.p99_ms)
         rec_open = min(runs["rec_open"], key=lambda r: r.p99_ms)
         rows.append({"rpc": rpc, "bare_max": bare_max, "recsvc_max": rec_max, "rate": rate,
+                     "bare_server_us": per_call(runs["bare_max"], "server_cpu_s"),
+                     "recsvc_server_us": per_call(runs["rec_max"], "server_cpu_s"),
+                     "bare_gen_us": per_call(runs["bare_max"], "gen_cpu_s"),
+                     "recsvc_gen_us": per_call(runs["rec_max"], "gen_cpu_s"),
                      "bare_p50": bare_open.p50_ms, "bare_p99": bare_open.p99_ms,
                      "recsvc_p50": rec_open.p50_ms, "recsvc_p99": rec_open.p99_ms,
                      "recsvc_errors": sum(v for r in runs["rec_max"] + runs["rec_open"]
@@ -330,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(1.5)  # other workers pull the stock change
         if "rpcs" in args.phases:
             print("per-RPC throughput and latency ...", flush=True)
-            rows = measure_rpcs(rec_port, bare_port, requests, args)
+            rows = measure_rpcs(rec_port, bare_port, requests, args, rec.pid, bare.pid)
             sustainable = next(r["recsvc_max"] for r in rows if r["rpc"] == "complements")
         else:
             rows, sustainable = [], run_load(rec_port, "complements", requests, mode="closed", duration=args.duration,
@@ -362,12 +392,14 @@ def report(r: dict) -> str:
     lines = [f"recsvc serving benchmark: 100k products, {r['workers']} worker process(es), {r['machine']['cpus']} CPUs "
              f"(load average at start {r['machine']['load_avg_at_start'][0]:.1f})", "",
              "| RPC | bare max /s | recsvc max /s | ratio | offered /s | bare p50 / p99 ms | recsvc p50 / p99 ms "
-             "| p99 ratio | handler p99 ms (wall / CPU) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| p99 ratio | handler p99 ms (wall / CPU) | server CPU us/call bare / recsvc | generator CPU us/call |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for x in r["rpcs"]:
         lines.append(f"| {x['rpc']} | {x['bare_max']:.0f} | {x['recsvc_max']:.0f} | {x['recsvc_max'] / x['bare_max']:.2f} "
                      f"| {x['rate']} | {x['bare_p50']:.2f} / {x['bare_p99']:.2f} | {x['recsvc_p50']:.2f} / "
                      f"{x['recsvc_p99']:.2f} | {x['recsvc_p99'] / x['bare_p99']:.2f} | {x['handler_p99']:.2f} / "
-                     f"{x['handler_cpu_p99']:.2f} |")
+                     f"{x['handler_cpu_p99']:.2f} | {x.get('bare_server_us', float('nan')):.0f} / "
+                     f"{x.get('recsvc_server_us', float('nan')):.0f} | {x.get('bare_gen_us', float('nan')):.0f} |")
     s, o = r["swaps"], r["overload"]
     lines.append("")
     for x in s:

@@ -44,6 +44,7 @@ async def _run(args) -> dict:
     latencies: list[float] = []
     codes: list[str] = []
     n_req, n_calls = len(requests), len(calls)
+    cpu0 = time.process_time()
     start = time.perf_counter()
     end = start + args.duration
 
@@ -101,9 +102,10 @@ async def _run(args) -> dict:
         if tasks:
             await asyncio.wait(tasks, timeout=args.timeout + 5)
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu0  # the generator's own share of the cores
     for ch in channels:
         await ch.close()
-    return {"elapsed": elapsed, "offsets": offsets, "latencies": latencies, "lags": lags, "codes": codes}
+    return {"elapsed": elapsed, "cpu_s": cpu, "offsets": offsets, "latencies": latencies, "lags": lags, "codes": codes}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,7 +65,9 @@ def _personal(scope: Scope, live: Live, user: int, limit: int) -> tuple[list[int
     u = m.user_factors[user]
     if size > live.config.recommend_exact_max_products:
         universe = _neighbourhood(m, user, cats)
-        scores = m.item_factors[universe] @ u
+        # The compiled kernel's scores when there is one (C, summed in float64), so that
+        # its answers and these agree to the bit; numpy's otherwise.
+        scores = live.kernel.scores(universe, user) if live.kernel is not None else m.item_factors[universe] @ u
     elif cats:
         universe = np.concatenate([m.popular_in(c) for c in cats])
         scores = m.item_factors[universe] @ u
@@ -76,8 +78,7 @@ def _personal(scope: Scope, live: Live, user: int, limit: int) -> tuple[list[int
     # The best few, filtered one by one, usually fill the answer; else filter them all.
     head = min(len(universe), _HEAD_FACTOR * limit)
     if head < len(universe):
-        top = np.argpartition(-scores, head - 1)[:head]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top_positions(scores, head)
         best = dict(zip(universe[top].tolist(), scores[top].tolist()))  # the neighbourhood repeats products
         cands = list(best)
         pos, variant = scope.first(cands, limit)
@@ -88,10 +89,21 @@ def _personal(scope: Scope, live: Live, user: int, limit: int) -> tuple[list[int
     scores = scores[first_seen]
     ok, variant = scope.keep(universe)
     idx = np.flatnonzero(ok)
-    if len(idx) > limit:
-        idx = idx[np.argpartition(-scores[idx], limit - 1)[:limit]]
-    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    idx = idx[top_positions(scores[idx], limit)]
     return universe[idx].tolist(), variant[idx].tolist(), scores[idx].tolist()
+
+
+def top_positions(scores: np.ndarray, head: int) -> np.ndarray:
+    """Positions of the `head` highest scores, best first; equal scores in position
+    order, so the answer never depends on how a partition happened to break a tie."""
+    n = len(scores)
+    if head >= n or np.isnan(scores).any():
+        return np.argsort(-scores, kind="stable")[:head]
+    kth = np.partition(scores, n - head)[n - head]  # the head-th highest
+    above = np.flatnonzero(scores > kth)
+    ties = np.flatnonzero(scores == kth)[:head - len(above)]
+    top = np.concatenate([above, ties])
+    return top[np.argsort(-scores[top], kind="stable")]
 
 
 def _neighbourhood(m, user: int, cats: list[int]) -> np.ndarray:

@@ -328,6 +328,7 @@ cdef class Kernel:
     cdef const float[::1] popularity
     cdef const uint8_t[::1] repeat_category  # per category: bought products stay recommendable
     cdef object item_factors, user_factors
+    cdef const float[:, ::1] f_items, f_users
     cdef int64_t exact_max
     cdef int bundle_candidates, bundle_max_items
     cdef const float[:, ::1] comp_score, subs_score
@@ -378,6 +379,8 @@ cdef class Kernel:
         repeat = set(config.recommend_repeat_categories)
         self.repeat_category = np.array([name in repeat for name in model.category_names] or [0], np.uint8)
         self.item_factors, self.user_factors = model.item_factors, model.user_factors
+        self.f_items = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self.f_users = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.exact_max = config.recommend_exact_max_products
         self.bundle_candidates = config.bundle_candidates
         self.bundle_max_items = config.bundle_max_items
@@ -949,7 +952,7 @@ cdef class Kernel:
         cdef double floor, sc
         cdef bint has_floor
         cdef const int32_t[::1] uni
-        cdef const int64_t[::1] top
+        cdef int64_t top_idx[3 * MAX_LIMIT]
         cdef const double[::1] sv
         cdef _Writer w
         user_id = request.context.user_id if request.HasField("context") else ""
@@ -974,28 +977,26 @@ cdef class Kernel:
             u = self.user_factors[user]
             if size > self.exact_max:
                 universe = self._neighbourhood(user, cats)
-                score_arr = self.item_factors[universe] @ u
+                score_arr = self.scores(universe, user)
             elif cats:
                 universe = np.concatenate([self.model.popular_in(c) for c in cats])
-                score_arr = self.item_factors[universe] @ u
+                score_arr = np.asarray(self.item_factors[universe] @ u, dtype=np.float64)
             else:
                 universe = np.arange(self.comp_idx.shape[0], dtype=np.int32)
-                score_arr = self.item_factors @ u
-            score_arr = np.asarray(score_arr, dtype=np.float64)
+                score_arr = np.asarray(self.item_factors @ u, dtype=np.float64)
             head = min(len(universe), 3 * r.limit)
             if head >= len(universe):
                 return None  # the exhaustive path
-            top_arr = np.argpartition(-score_arr, head - 1)[:head]
-            top_arr = np.ascontiguousarray(top_arr[np.argsort(-score_arr[top_arr], kind="stable")], dtype=np.int64)
             uni = np.ascontiguousarray(universe, dtype=np.int32)
-            top = top_arr
-            sv = score_arr
+            sv = np.ascontiguousarray(score_arr, dtype=np.float64)
+            if _top(&sv[0], len(sv), head, top_idx) < 0:
+                return None  # NaN scores: Python's
             n_c = 0
             for i in range(head):  # dedupe, first place kept (the neighbourhood repeats products)
-                q = uni[top[i]]
+                q = uni[top_idx[i]]
                 if not _in(cands, n_c, q):
                     cands[n_c] = q
-                    cand_scores[n_c] = sv[top[i]]
+                    cand_scores[n_c] = sv[top_idx[i]]
                     n_c += 1
             got = self._first(&r.f, cands, n_c, r.limit, pos, var)
             if got < r.limit:
@@ -1029,15 +1030,39 @@ cdef class Kernel:
             self._item(&r.f, &w.out, &w.tmp, products[i], variants[i], scores[i], reasons[i], w.why.p, w.why.n)
         return self._finish(&w.out, request_id), tuple([reasons[i] for i in range(got)])
 
+    def scores(self, universe, int64_t user):
+        """ALS scores of the products `universe` (int32) for customer `user`, as float64.
+        recsvc.answers.recommend scores a customer's neighbourhood with this too, so both
+        paths agree to the bit (numpy's BLAS may sum in another order)."""
+        cdef const int32_t[::1] uni = np.ascontiguousarray(universe, dtype=np.int32)
+        cdef Py_ssize_t n = len(uni), i
+        out = np.empty(n, np.float64)
+        cdef double[::1] o = out
+        if user < 0 or user >= self.f_users.shape[0]:
+            raise IndexError(f"user {user} is not in 0..{self.f_users.shape[0] - 1}")
+        for i in range(n):
+            if uni[i] < 0 or uni[i] >= self.f_items.shape[0]:
+                raise IndexError(f"product {uni[i]} is not in 0..{self.f_items.shape[0] - 1}")
+        for i in range(n):
+            o[i] = _dot(&self.f_items[uni[i], 0], &self.f_users[user, 0], self.f_items.shape[1])
+        return out
+
     cdef object _neighbourhood(self, int64_t user, list cats):
-        """recsvc.answers.recommend._neighbourhood: rows of what the customer bought,
-        plus popular products (repeats kept)."""
-        cdef int64_t lo = self.ui_indptr[user], hi = min(self.ui_indptr[user + 1], lo + 32), j, c
+        """recsvc.answers.recommend._neighbourhood, as an int32 array: the head of the
+        co-purchase and substitute rows of what the customer bought, plus popular
+        products (repeats kept)."""
+        cdef int64_t lo = self.ui_indptr[user], hi = min(self.ui_indptr[user + 1], lo + 32), j, c, top
         cdef int K1 = min(self.comp_idx.shape[1], 20), K2 = min(self.subs_idx.shape[1], 20), k
-        cdef list parts = []
         cdef int32_t x
-        cdef Py_ssize_t n = 0
-        buf = np.empty((hi - lo) * (K1 + K2), np.int32)
+        cdef Py_ssize_t n = 0, size = (hi - lo) * (K1 + K2)
+        heads = []
+        for c in (cats or [-1]):  # -1: the whole shop's popular products
+            top = 100 if c >= 0 else min(100, self.popular_order.shape[0])
+            if c >= 0:
+                top = min(100, self.cat_pop_indptr[c + 1] - self.cat_pop_indptr[c])
+            heads.append((c, top))
+            size += top
+        buf = np.empty(size, np.int32)
         cdef int32_t[::1] o = buf
         for j in range(lo, hi):
             for k in range(K1):
@@ -1051,14 +1076,11 @@ cdef class Kernel:
                 if x >= 0:
                     o[n] = x
                     n += 1
-        parts.append(buf[:n])
-        if cats:
-            for c in cats:
-                parts.append(self.model.popular_in(c)[:100])
-        else:
-            parts.append(self.model.popular_order[:100])
-        cands = np.concatenate(parts)
-        return cands[cands >= 0]
+        for c, top in heads:
+            for j in range(top):
+                o[n] = self.category_popular[self.cat_pop_indptr[c] + j] if c >= 0 else self.popular_order[j]
+                n += 1
+        return buf[:n]
 
     cdef int _popular(self, Filters* f, int limit, list cats, int32_t* products, int32_t* variants, double* scores,
                       int* reasons) except -2:
@@ -1117,6 +1139,45 @@ cdef class Kernel:
             reasons[got] = REASON_POPULAR
             got += 1
         return got
+
+
+cdef inline double _dot(const float* a, const float* b, Py_ssize_t n) noexcept:
+    """sum(a * b) in float32 over 8 lanes, then the lanes pairwise: a fixed order (the
+    same bits on every call), and independent lanes the compiler can vectorise."""
+    cdef float acc[8]
+    cdef Py_ssize_t k, j
+    for j in range(8):
+        acc[j] = 0
+    k = 0
+    while k + 8 <= n:
+        for j in range(8):
+            acc[j] += a[k + j] * b[k + j]
+        k += 8
+    for j in range(n - k):
+        acc[j] += a[k + j] * b[k + j]
+    return <double>(((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])))
+
+
+cdef int _top(const double* sc, Py_ssize_t n, int head, int64_t* out) noexcept:
+    """Positions of the `head` highest scores, best first, ties in position order
+    (recsvc.answers.recommend.top_positions); -1 on NaN."""
+    cdef Py_ssize_t i
+    cdef int m = 0, j
+    cdef double x
+    for i in range(n):
+        x = sc[i]
+        if x != x:
+            return -1
+        if m == head and not x > sc[out[m - 1]]:
+            continue  # not above the worst kept (a tie loses to the earlier position)
+        j = m if m < head else head - 1
+        while j > 0 and x > sc[out[j - 1]]:
+            out[j] = out[j - 1]
+            j -= 1
+        out[j] = i
+        if m < head:
+            m += 1
+    return m
 
 
 cdef inline int _append(Buf* b, const char* s, Py_ssize_t n) except -1:
