@@ -22,7 +22,11 @@ from libc.stdio cimport snprintf
 from libc.math cimport fabs
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
+import time
+
 import numpy as np
+
+_CHUNK = 20_000  # strings encoded between GIL hand-overs while a model loads
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
@@ -101,21 +105,30 @@ cdef class Strings:
     cdef const int64_t[::1] offsets
 
     def __init__(self, values):
-        cdef list items = [str(x) for x in values] if not isinstance(values, list) else values
-        cdef Py_ssize_t i, n = len(items), size, total = 0
+        """`values`: a list or a numpy array of str. Built in slices with the GIL handed
+        over in between: a hot reload builds these while requests are being answered."""
+        cdef Py_ssize_t i, lo, n = len(values), size, total = 0
         cdef const char* s
+        cdef char* out
+        cdef list chunk
         off = np.zeros(n + 1, np.int64)
         cdef int64_t[::1] o = off
-        for i in range(n):  # the UTF-8 form of a str is made once and kept by it
-            PyUnicode_AsUTF8AndSize(items[i], &size)
-            total += size
-            o[i + 1] = total
-        buf = bytearray(total)
-        cdef char* out = buf
-        for i in range(n):
-            s = PyUnicode_AsUTF8AndSize(items[i], &size)
-            memcpy(out + o[i], s, size)
-        self.data = bytes(buf)
+        parts = []
+        for lo in range(0, n, _CHUNK):
+            chunk = values[lo:lo + _CHUNK] if isinstance(values, list) else np.asarray(values[lo:lo + _CHUNK], dtype=str).tolist()
+            for i in range(len(chunk)):  # the UTF-8 form of a str is made once and kept by it
+                PyUnicode_AsUTF8AndSize(chunk[i], &size)
+                total += size
+                o[lo + i + 1] = total
+            buf = bytearray(o[lo + len(chunk)] - o[lo])
+            out = buf
+            for i in range(len(chunk)):
+                s = PyUnicode_AsUTF8AndSize(chunk[i], &size)
+                memcpy(out + (o[lo + i] - o[lo]), s, size)
+            parts.append(bytes(buf))
+            if lo + _CHUNK < n:
+                time.sleep(0.001)
+        self.data = b"".join(parts)
         self.p = self.data
         self.offsets = off
 
@@ -360,7 +373,7 @@ cdef class Kernel:
         self.product_ids = Strings(model.product_id_list)
         self.titles = Strings(model.product_title_list)
         self.categories = Strings(list(model.category_names))
-        self.variant_ids = Strings(model.variant_ids.tolist())
+        self.variant_ids = Strings(model.variant_ids)
         same_ok = set(config.complements_same_category)
         self.own_blocked = np.array([name not in same_ok for name in model.category_names] or [0], np.uint8)
         self.category_index = dict(model.category_index)
