@@ -1005,9 +1005,13 @@ cdef class Kernel:
             if _top(&sv[0], len(sv), head, top_idx) < 0:
                 return None  # NaN scores: Python's
             n_c = 0
-            for i in range(head):  # dedupe, first place kept (the neighbourhood repeats products)
+            for i in range(head):  # a product listed twice keeps its first place and its last score
                 q = uni[top_idx[i]]
-                if not _in(cands, n_c, q):
+                for j in range(n_c):  # (Python's dict(zip(products, scores)))
+                    if cands[j] == q:
+                        cand_scores[j] = sv[top_idx[i]]
+                        break
+                else:
                     cands[n_c] = q
                     cand_scores[n_c] = sv[top_idx[i]]
                     n_c += 1
