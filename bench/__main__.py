@@ -16,6 +16,7 @@ BENCHES = {
     "copurchase_speed": "co-purchase stage vs mlxtend fpgrowth + association_rules (issue 2)",
     "training_speed": "whole training job per stage: complete-journey, synthetic 1M/10M (issue 2)",
     "serve_load": "gRPC throughput/latency vs a bare server, swaps, overload, RSS (issue 3)",
+    "handler_cost": "handler CPU per call in process: compiled kernel vs Python (issue 3)",
     "ab_simulation": "A/B slots: exposures to find the top 3 of 10, even vs Thompson (issue 4)",
     "event_ingest": "event ingestion rate on SQLite and PostgreSQL, none lost (issue 4)",
     "retrain_overhead": "scheduled retraining with the gate vs plain training (issue 5)",

@@ -165,11 +165,16 @@ def worker_stats(port: int, tries: int = 24) -> dict[int, object]:
     return seen
 
 
+def out_of_stock_ids(model_dir: Path, share: float = 0.2) -> list[str]:
+    """The variants the benchmarks mark sold out (the same ones every run)."""
+    cat = pd.read_parquet(resolve_current(model_dir) / "catalog.parquet", columns=["item_id"])
+    return cat["item_id"].sample(frac=share, random_state=3).tolist()
+
+
 def mark_out_of_stock(port: int, model_dir: Path, share: float = 0.2) -> None:
     from recsvc.client import Client
 
-    cat = pd.read_parquet(resolve_current(model_dir) / "catalog.parquet", columns=["item_id"])
-    ids = cat["item_id"].sample(frac=share, random_state=3).tolist()
+    ids = out_of_stock_ids(model_dir, share)
     with Client(f"127.0.0.1:{port}", timeout=60) as c:
         for lo in range(0, len(ids), 20_000):
             c.update_stock({i: 0 for i in ids[lo:lo + 20_000]})

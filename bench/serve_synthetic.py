@@ -49,7 +49,8 @@ def synthetic_arrays(n_products: int = 100_000, n_categories: int = 200, n_users
         "popularity": popularity, "popularity_count": np.ceil(popularity).astype(np.int32),
         "complements_idx": comp, "complements_score": comp_score, "complements_support": comp_support,
         "category_complements_idx": cat_comp,
-        "category_complements_score": np.sort(rng.random((C, 10), dtype=np.float32), axis=1)[:, ::-1].copy(),
+        # the shape of the index rows (shops of fewer than 10 categories have shorter ones)
+        "category_complements_score": np.sort(rng.random(cat_comp.shape, dtype=np.float32), axis=1)[:, ::-1].copy(),
         "substitutes_idx": subs.astype(np.int32), "substitutes_score": sub_score,
         "item_factors": item_f, "user_factors": user_f, "user_ids": np.array([f"U{u:06d}" for u in range(U)]),
         "user_items_indptr": indptr, "user_items_indices": indices,

@@ -302,11 +302,8 @@ class Shop:
 
 
 def _synthetic(**kw):
-    """bench's synthetic shop; its category rows are cut to the categories there are
-    (under 10 categories it writes score rows longer than the index rows)."""
-    a, cat = synthetic_arrays(**kw)
-    a["category_complements_score"] = a["category_complements_score"][:, :a["category_complements_idx"].shape[1]].copy()
-    return a, cat
+    """bench's synthetic shop (arrays and catalog), to be changed before it is written."""
+    return synthetic_arrays(**kw)
 
 
 def _odd_bundle(model_dir: Path) -> None:
