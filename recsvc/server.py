@@ -3,6 +3,9 @@
 Everything below this module speaks records and numpy (`recsvc.answers`,
 `recsvc.operations`, `recsvc.runtime`); `recsvc.wire` converts, `recsvc.interceptors`
 handles request ids, deadlines, errors and timing for every call.
+The chatbot's common requests are first offered to the model's compiled kernel
+(`recsvc.fast`), which returns the response already serialised, or None, and then the
+Python path answers.
 
 Health (`grpc.health.v1`): "" and "recsvc.v1.Recommender" are NOT_SERVING until a
 model is loaded, and again once shutdown begins; "recsvc.v1.Admin" serves from the
@@ -239,6 +242,8 @@ def _add_service(server: grpc.Server, servicer, service: str) -> None:
     the response already serialised (bytes, from the compiled kernel)."""
     handlers = {}
     for m in pb.DESCRIPTOR.services_by_name[service.rpartition(".")[2]].methods:
+        if m.client_streaming or m.server_streaming:
+            raise ValueError(f"{service}/{m.name} streams; _add_service registers unary methods only")
         request, response = getattr(pb, m.input_type.name), getattr(pb, m.output_type.name)
         handlers[m.name] = grpc.unary_unary_rpc_method_handler(
             getattr(servicer, m.name), request_deserializer=request.FromString,

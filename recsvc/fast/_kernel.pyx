@@ -296,7 +296,15 @@ if _sys.byteorder != "little":
 
 
 cdef Py_ssize_t _thousands(char* out, int64_t x) noexcept:
-    """f"{x:,}" for x >= 0."""
+    """f"{x:,}" (at most 27 bytes)."""
+    cdef uint64_t u = <uint64_t>x
+    if x < 0:
+        out[0] = b'-'
+        return 1 + _thousands_u(out + 1, <uint64_t>0 - u)
+    return _thousands_u(out, u)
+
+
+cdef Py_ssize_t _thousands_u(char* out, uint64_t x) noexcept:
     cdef char digits[24]
     cdef int n = 0, i, j = 0
     while True:

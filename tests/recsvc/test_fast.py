@@ -370,6 +370,12 @@ def _odd_bundle(model_dir: Path) -> None:
         x[::3, 4] = -1  # padding in the middle
         x[::4, 5:7] = -1
     a["popularity"][rng.random(P) < 0.3] = 0.0  # ties: the stable sort decides
+    counts = a["popularity_count"]  # "bought in N orders": 0, 1, thousands, and below 0
+    hit = rng.random(P)
+    counts[hit < 0.1] = 0
+    counts[(hit >= 0.1) & (hit < 0.2)] = 1
+    counts[(hit >= 0.2) & (hit < 0.3)] = -1234
+    counts[(hit >= 0.3) & (hit < 0.35)] = 2**31 - 1
     write_bundle(model_dir, a, {"catalog": cat}, {"fingerprint": "odd", "params": {}}, make_current=True)
 
 
