@@ -35,6 +35,8 @@ DEF MAX_LIMIT = 100
 DEF SCAN_CAP = 4096  # as recsvc.answers.common.SCAN_CAP
 DEF MAX_ATTRS = 8
 DEF MAX_KEY = 256  # ids longer than this go the Python way
+DEF MAX_OWN = 12  # anchors' categories a complements request may span here (more: Python)
+DEF FILL_ROW = 8  # as recsvc.answers.complements._FALLBACK_PER_CATEGORY
 
 cdef enum:
     REASON_CO_PURCHASE = 1
@@ -162,7 +164,36 @@ cdef struct Picks:  # chosen complements in answer order (recsvc.answers.complem
     double scores[MAX_LIMIT]
     int reasons[MAX_LIMIT]
     int64_t support[MAX_LIMIT]  # co-purchase: orders together
+    int32_t source[MAX_LIMIT]  # co-purchase with several anchors: the anchor (index) quoted; else -1
     int32_t fill_category[MAX_LIMIT]  # category fill: the category it is popular in; else -1
+    int32_t fill_own[MAX_LIMIT]  # ... and the anchors' category it goes well with
+
+
+cdef struct Entry:  # one co-purchase row entry of one anchor, for merging rows
+    int32_t code, pos, support, source
+    float score
+
+
+cdef struct Merged:  # one candidate of several anchors' merged rows
+    double total
+    int32_t code, variant, support, source
+
+
+cdef int _cmp_entry(const void* a, const void* b) noexcept nogil:
+    cdef const Entry* x = <const Entry*>a
+    cdef const Entry* y = <const Entry*>b
+    if x.code != y.code:
+        return -1 if x.code < y.code else 1
+    return (x.pos > y.pos) - (x.pos < y.pos)
+
+
+cdef int _cmp_merged(const void* a, const void* b) noexcept nogil:
+    """Highest total first; equal totals by product code (np.unique order, kept stable)."""
+    cdef const Merged* x = <const Merged*>a
+    cdef const Merged* y = <const Merged*>b
+    if x.total != y.total:
+        return -1 if x.total > y.total else 1
+    return (x.code > y.code) - (x.code < y.code)
 
 
 cdef int _cmp_i32(const void* a, const void* b) noexcept nogil:
@@ -617,67 +648,140 @@ cdef class Kernel:
         return PyBytes_FromStringAndSize(out.p, out.n)
 
     # --- GetComplements -----------------------------------------------------------------
-    cdef int _pick_complements(self, Filters* f, int64_t a, int limit, Picks* pk) except -2:
-        """recsvc.answers.complements.pick_complements for one anchor: its co-purchase row
-        under the filters, then filled from the categories that go with its category;
-        -1 when Python must answer."""
+    cdef int _pick_complements(self, Filters* f, const int32_t* anchors, int n_anchors, int limit,
+                               Picks* pk) except -2:
+        """recsvc.answers.complements.pick_complements: one anchor's co-purchase row, or
+        several anchors' rows merged, under the filters, then filled from the categories
+        that go with the anchors' categories; -1 when Python must answer."""
         cdef int pos[MAX_LIMIT]
         cdef int32_t var[MAX_LIMIT]
-        cdef int32_t blocked[1]
-        cdef int got, i
+        cdef int32_t own[MAX_OWN]
+        cdef int32_t blocked[MAX_OWN]
+        cdef int got, i, n_own = 0, n_blocked = 0
+        cdef int32_t a = anchors[0], c
         if limit > MAX_LIMIT:
             return -1
-        if self.own_blocked[self.product_category[a]]:
-            blocked[0] = self.product_category[a]
-            f.blocked, f.n_blocked = blocked, 1
-        got = self._first(f, &self.comp_idx[a, 0], self.comp_idx.shape[1], limit, pos, var)
-        for i in range(got):
-            pk.products[i], pk.variants[i] = self.comp_idx[a, pos[i]], var[i]
-            pk.scores[i] = <double>self.comp_score[a, pos[i]]
-            pk.reasons[i], pk.support[i], pk.fill_category[i] = REASON_CO_PURCHASE, self.comp_support[a, pos[i]], -1
-        pk.n = got
-        if got < limit:
-            got = self._fill_from_categories(f, a, limit, pk)
-        f.blocked, f.n_blocked = NULL, 0  # a stack array: not the request's to free
-        return got
+        for i in range(n_anchors):  # the anchors' categories, in first-seen order
+            c = self.product_category[anchors[i]]
+            if not _in(own, n_own, c):
+                if n_own == MAX_OWN:
+                    return -1
+                own[n_own] = c
+                n_own += 1
+                if self.own_blocked[c]:
+                    blocked[n_blocked] = c
+                    n_blocked += 1
+        f.blocked, f.n_blocked = blocked, n_blocked
+        try:
+            if n_anchors == 1:  # the common case: one stored row, already best first
+                got = self._first(f, &self.comp_idx[a, 0], self.comp_idx.shape[1], limit, pos, var)
+                for i in range(got):
+                    pk.products[i], pk.variants[i] = self.comp_idx[a, pos[i]], var[i]
+                    pk.scores[i] = <double>self.comp_score[a, pos[i]]
+                    pk.reasons[i], pk.support[i] = REASON_CO_PURCHASE, self.comp_support[a, pos[i]]
+                    pk.source[i], pk.fill_category[i], pk.fill_own[i] = -1, -1, -1
+                pk.n = got
+            elif self._merge_rows(f, anchors, n_anchors, limit, pk) < 0:
+                return -1
+            if pk.n < limit:
+                return self._fill_from_categories(f, own, n_own, limit, pk)
+            return pk.n
+        finally:
+            f.blocked, f.n_blocked = NULL, 0  # a stack array: not the request's to free
 
-    cdef int _fill_from_categories(self, Filters* f, int64_t a, int limit, Picks* pk) noexcept:
-        """recsvc.answers.complements._fill_from_categories for one anchor: the popular
-        products of the categories that go with its category, one per category in turn."""
-        cdef int32_t own = self.product_category[a], c, q, v
-        cdef int n_row = min(self.cat_comp_idx.shape[1], 8), k, n_cats = 0, i, j, rank, need
-        cdef int32_t cats[8]
-        cdef double totals[8]
-        cdef int64_t cursor[8]
-        cdef int64_t ends[8]
+    cdef int _merge_rows(self, Filters* f, const int32_t* anchors, int n_anchors, int limit, Picks* pk) except -2:
+        """recsvc.answers.complements._merge + Scope.keep + the sort: the candidates of
+        several anchors, scores added up, the explanation quoting the anchor bought most
+        often with each; the best `limit` that pass, highest total first."""
+        cdef int K = self.comp_idx.shape[1], i, k, n_e = 0, n_m = 0, g, h
+        cdef int32_t c, best, src
+        cdef double total
+        cdef Entry* e = <Entry*>malloc(max(1, n_anchors * K) * sizeof(Entry))
+        cdef Merged* m = <Merged*>malloc(max(1, n_anchors * K) * sizeof(Merged))
+        if e == NULL or m == NULL:
+            free(e)
+            free(m)
+            raise MemoryError()
+        try:
+            for i in range(n_anchors):  # row by row, as numpy's boolean mask reads them
+                for k in range(K):
+                    c = self.comp_idx[anchors[i], k]
+                    if c >= 0:
+                        e[n_e].code, e[n_e].pos, e[n_e].source = c, n_e, i
+                        e[n_e].score, e[n_e].support = self.comp_score[anchors[i], k], self.comp_support[anchors[i], k]
+                        n_e += 1
+            qsort(e, n_e, sizeof(Entry), _cmp_entry)  # by product, then by place in the rows
+            g = 0
+            while g < n_e:
+                h, total, best = g, 0.0, 0  # np.maximum.at into zeros: the best support is >= 0
+                while h < n_e and e[h].code == e[g].code:
+                    total += <double>e[h].score  # np.bincount adds in row order
+                    if e[h].support > best:
+                        best = e[h].support
+                    h += 1
+                src = 0
+                for i in range(g, h):
+                    if e[i].support == best:  # the first anchor with the best support
+                        src = e[i].source
+                        break
+                k = self._passes(f, e[g].code)
+                if k != -2:
+                    if total != total:
+                        return -1  # NaN: numpy's sort order is its own
+                    m[n_m].total, m[n_m].code, m[n_m].variant = total, e[g].code, k
+                    m[n_m].support, m[n_m].source = best, src
+                    n_m += 1
+                g = h
+            qsort(m, n_m, sizeof(Merged), _cmp_merged)
+            pk.n = min(n_m, limit)
+            for i in range(pk.n):
+                pk.products[i], pk.variants[i], pk.scores[i] = m[i].code, m[i].variant, m[i].total
+                pk.reasons[i], pk.support[i], pk.source[i] = REASON_CO_PURCHASE, m[i].support, m[i].source
+                pk.fill_category[i], pk.fill_own[i] = -1, -1
+            return pk.n
+        finally:
+            free(e)
+            free(m)
+
+    cdef int _fill_from_categories(self, Filters* f, const int32_t* own, int n_own, int limit, Picks* pk) noexcept:
+        """recsvc.answers.complements._fill_from_categories: the popular products of the
+        categories that go with the anchors' categories, one per category in turn."""
+        cdef int32_t c, q, v, sc_src
+        cdef int n_row = min(self.cat_comp_idx.shape[1], FILL_ROW), k, n_cats = 0, i, j, o, rank, need
+        cdef int32_t cats[MAX_OWN * FILL_ROW]
+        cdef int32_t sources[MAX_OWN * FILL_ROW]  # the anchors' category (index in own) first seen with it
+        cdef double totals[MAX_OWN * FILL_ROW]
+        cdef int64_t cursor[MAX_OWN * FILL_ROW]
+        cdef int64_t ends[MAX_OWN * FILL_ROW]
         cdef double floor = 0, sc, t
         cdef bint has_floor = pk.n > 0, found
-        for k in range(n_row):  # the row's categories, summed where repeated (np.unique + bincount)
-            c = self.cat_comp_idx[own, k]
-            if c < 0:
-                continue
-            for i in range(n_cats):
-                if cats[i] == c:
-                    totals[i] += <double>self.cat_comp_score[own, k]
-                    break
-            else:
-                cats[n_cats], totals[n_cats] = c, <double>self.cat_comp_score[own, k]
-                n_cats += 1
+        for o in range(n_own):  # the rows' categories, summed where repeated (np.unique + bincount)
+            for k in range(n_row):
+                c = self.cat_comp_idx[own[o], k]
+                if c < 0:
+                    continue
+                for i in range(n_cats):
+                    if cats[i] == c:
+                        totals[i] += <double>self.cat_comp_score[own[o], k]
+                        break
+                else:
+                    cats[n_cats], totals[n_cats], sources[n_cats] = c, <double>self.cat_comp_score[own[o], k], o
+                    n_cats += 1
         for i in range(n_cats):
             if totals[i] != totals[i]:
                 return -1  # NaN: numpy's sort order is its own
         for i in range(1, n_cats):  # by category code (np.unique), then stable by total, highest first
-            c, t, j = cats[i], totals[i], i - 1
+            c, t, sc_src, j = cats[i], totals[i], sources[i], i - 1
             while j >= 0 and cats[j] > c:
-                cats[j + 1], totals[j + 1] = cats[j], totals[j]
+                cats[j + 1], totals[j + 1], sources[j + 1] = cats[j], totals[j], sources[j]
                 j -= 1
-            cats[j + 1], totals[j + 1] = c, t
+            cats[j + 1], totals[j + 1], sources[j + 1] = c, t, sc_src
         for i in range(1, n_cats):
-            c, t, j = cats[i], totals[i], i - 1
+            c, t, sc_src, j = cats[i], totals[i], sources[i], i - 1
             while j >= 0 and totals[j] < t:
-                cats[j + 1], totals[j + 1] = cats[j], totals[j]
+                cats[j + 1], totals[j + 1], sources[j + 1] = cats[j], totals[j], sources[j]
                 j -= 1
-            cats[j + 1], totals[j + 1] = c, t
+            cats[j + 1], totals[j + 1], sources[j + 1] = c, t, sc_src
         for i in range(n_cats):
             cursor[i] = self.cat_pop_indptr[cats[i]]
             ends[i] = min(self.cat_pop_indptr[cats[i] + 1], cursor[i] + SCAN_CAP)
@@ -706,47 +810,72 @@ cdef class Kernel:
                     sc = floor  # fills rank below every co-purchase item
                 floor, has_floor = sc, True
                 pk.products[pk.n], pk.variants[pk.n], pk.scores[pk.n] = q, v, sc
-                pk.reasons[pk.n], pk.support[pk.n], pk.fill_category[pk.n] = REASON_CATEGORY_FALLBACK, 0, cats[i]
+                pk.reasons[pk.n], pk.support[pk.n], pk.source[pk.n] = REASON_CATEGORY_FALLBACK, 0, -1
+                pk.fill_category[pk.n], pk.fill_own[pk.n] = cats[i], own[sources[i]]
                 pk.n += 1
         return pk.n
 
-    cdef Py_ssize_t _complement_why(self, Picks* pk, int i, int32_t own, Buf* why) except -1:
+    cdef Py_ssize_t _complement_why(self, Picks* pk, int i, const int32_t* anchors, Buf* why) except -1:
         """The explanation of pick i, into `why` (emptied first)."""
-        cdef int32_t c = pk.fill_category[i]
+        cdef int32_t c = pk.fill_category[i], o = pk.fill_own[i], a
         why.n = 0
         _grow(why, 64)
-        if c < 0:
+        if c >= 0:
+            _append(why, b"popular in ", 11)
+            _append(why, self.categories.p + self.categories.offsets[c],
+                    self.categories.offsets[c + 1] - self.categories.offsets[c])
+            _append(why, b", which goes well with ", 23)
+            _append(why, self.categories.p + self.categories.offsets[o],
+                    self.categories.offsets[o + 1] - self.categories.offsets[o])
+        elif pk.source[i] < 0 or pk.support[i] <= 0:
             why.n = _said_together(why.p, pk.support[i])
-            return why.n
-        _append(why, b"popular in ", 11)
-        _append(why, self.categories.p + self.categories.offsets[c], self.categories.offsets[c + 1] - self.categories.offsets[c])
-        _append(why, b", which goes well with ", 23)
-        _append(why, self.categories.p + self.categories.offsets[own], self.categories.offsets[own + 1] - self.categories.offsets[own])
+        else:  # several anchors: name the one bought most often with it (its title, else its id)
+            a = anchors[pk.source[i]]
+            _append(why, b"bought together with ", 21)
+            if self.titles.offsets[a + 1] > self.titles.offsets[a]:
+                _append(why, self.titles.p + self.titles.offsets[a], self.titles.offsets[a + 1] - self.titles.offsets[a])
+            else:
+                _append(why, self.product_ids.p + self.product_ids.offsets[a],
+                        self.product_ids.offsets[a + 1] - self.product_ids.offsets[a])
+            _append(why, b" in ", 4)
+            _grow(why, 40)
+            why.n += _thousands(why.p + why.n, pk.support[i])
+            if pk.support[i] != 1:
+                _append(why, b" orders", 7)
+            else:
+                _append(why, b" order", 6)
         return why.n
 
     def complements(self, request, stock, prices, str request_id):
-        """(ItemsResponse bytes, reasons) for one anchor, as recsvc.answers.complements;
-        None for several anchors, and whenever Python must answer."""
+        """(ItemsResponse bytes, reasons), as recsvc.answers.complements (one anchor or a
+        cart of them); None whenever Python must answer."""
         cdef int64_t a, v
-        cdef int got, i
+        cdef int got, i, n_anchors = 0
         cdef Picks pk
         cdef _Writer w
+        cdef int32_t anchors[MAX_LIMIT]
         ids = request.item_ids
-        if len(ids) != 1 or not ids[0]:
+        if len(ids) == 0 or len(ids) > MAX_LIMIT:
             return None
-        a = self._resolve(ids[0], &v)
-        if a < 0:
-            return None
-        cdef _Request r = self._parse(request, [a], None)
+        for item_id in ids:  # products, each once, in the order named (dict.fromkeys)
+            if not item_id:
+                return None
+            a = self._resolve(item_id, &v)
+            if a < 0:
+                return None
+            if not _in(anchors, n_anchors, <int32_t>a):
+                anchors[n_anchors] = <int32_t>a
+                n_anchors += 1
+        cdef _Request r = self._parse(request, [anchors[i] for i in range(n_anchors)], None)
         if r is None:
             return None
         self._bind(r, stock, prices)
-        got = self._pick_complements(&r.f, a, r.limit, &pk)
+        got = self._pick_complements(&r.f, anchors, n_anchors, r.limit, &pk)
         if got < 0:
             return None
         w = _Writer()
         for i in range(got):
-            self._complement_why(&pk, i, self.product_category[a], &w.why)
+            self._complement_why(&pk, i, anchors, &w.why)
             self._item(&r.f, &w.out, &w.tmp, pk.products[i], pk.variants[i], pk.scores[i], pk.reasons[i],
                        w.why.p, w.why.n)
         return self._finish(&w.out, request_id), tuple([pk.reasons[i] for i in range(got)])
@@ -878,6 +1007,7 @@ cdef class Kernel:
         cdef int64_t a, v, support, k_cents, total_cents
         cdef int got, i, n_pool = 0, n_chosen = 0, slot, j, limit
         cdef Picks pk
+        cdef int32_t anchor[1]
         cdef int pool[MAX_LIMIT]
         cdef int chosen[MAX_LIMIT]
         cdef int32_t in_bundle[MAX_LIMIT + 1]
@@ -903,7 +1033,8 @@ cdef class Kernel:
         price = self._price(&r.f, a, v)
         if price != price or not _cents_of(price, &total_cents):
             return None  # no price (an error), or one Decimal would round otherwise: Python's
-        got = self._pick_complements(&r.f, a, limit, &pk)
+        anchor[0] = <int32_t>a
+        got = self._pick_complements(&r.f, anchor, 1, limit, &pk)
         if got < 0:
             return None
         for i in range(got):  # complements without a known price cannot be in a bundle
@@ -935,7 +1066,7 @@ cdef class Kernel:
         self._item(&r.f, &w.out, &w.tmp, a, v, 0.0, 0, b"the item the customer is looking at", 35, 0x0A)
         for i in range(n_chosen):
             j = chosen[i]
-            self._complement_why(&pk, j, self.product_category[a], &w.why)
+            self._complement_why(&pk, j, anchor, &w.why)
             self._item(&r.f, &w.out, &w.tmp, pk.products[j], pk.variants[j], pk.scores[j], pk.reasons[j],
                        w.why.p, w.why.n, 0x12)
         _double_field(&w.out, 0x19, list_price, False)

@@ -852,9 +852,10 @@ def test_recommend_and_bundle_config_variants_match_python(shops, shop_name, con
 
 
 @pytest.mark.parametrize("shop_name", ["synthetic", "apparel"])
-def test_several_anchors_are_left_to_python(shops, shop_name):
-    """A complements request naming two or more items (even two variants of one
-    product, or one id twice) is declined: Python merges the rows."""
+def test_several_anchors_match_python(shops, shop_name):
+    """A complements request naming two or more items (a cart; also two variants of one
+    product, or one id twice): the rows merged, scores added, the explanation quoting
+    the anchor bought most often with each, then the category fill, as Python does."""
     shop = shops(shop_name)
     live = shop.live()
     d = Draw(shop, 6)
@@ -866,7 +867,7 @@ def test_several_anchors_are_left_to_python(shops, shop_name):
         compare(live, "complements", r, tally)
     print(tally)
     assert not tally.mismatches, report(tally)
-    assert tally.handled == 0 and tally.declined > 500, str(tally)
+    assert tally.handled >= 0.5 * (tally.handled + tally.declined), str(tally)
 
 
 @pytest.mark.parametrize("rpc", ALL_RPCS)
