@@ -196,6 +196,15 @@ cdef int _cmp_merged(const void* a, const void* b) noexcept nogil:
     return (x.code > y.code) - (x.code < y.code)
 
 
+cdef int _cmp_found(const void* a, const void* b) noexcept nogil:
+    """By `total` ascending, then by `support` (the order found): a stable sort."""
+    cdef const Merged* x = <const Merged*>a
+    cdef const Merged* y = <const Merged*>b
+    if x.total != y.total:
+        return -1 if x.total < y.total else 1
+    return (x.support > y.support) - (x.support < y.support)
+
+
 cdef int _cmp_i32(const void* a, const void* b) noexcept nogil:
     cdef int32_t x = (<const int32_t*>a)[0], y = (<const int32_t*>b)[0]
     return (x > y) - (x < y)
@@ -1137,11 +1146,11 @@ cdef class Kernel:
                 universe = np.arange(self.comp_idx.shape[0], dtype=np.int32)
                 score_arr = np.asarray(self.item_factors @ u, dtype=np.float64)
             head = min(len(universe), 3 * r.limit)
-            if head >= len(universe):
-                return None  # the exhaustive path
             uni = np.ascontiguousarray(universe, dtype=np.int32)
             sv = np.ascontiguousarray(score_arr, dtype=np.float64)
-            if _top(&sv[0], len(sv), head, top_idx) < 0:
+            if head >= len(universe):
+                head = 0  # a universe that small: straight to the exhaustive path
+            elif _top(&sv[0], len(sv), head, top_idx) < 0:
                 return None  # NaN scores: Python's
             n_c = 0
             for i in range(head):  # a product listed twice keeps its first place and its last score
@@ -1154,14 +1163,18 @@ cdef class Kernel:
                     cands[n_c] = q
                     cand_scores[n_c] = sv[top_idx[i]]
                     n_c += 1
-            got = self._first(&r.f, cands, n_c, r.limit, pos, var)
-            if got < r.limit:
-                return None  # the exhaustive path
+            got = self._first(&r.f, cands, n_c, r.limit, pos, var) if head else 0
+            if got == r.limit:
+                for i in range(got):
+                    products[i], variants[i], scores[i] = cands[pos[i]], var[i], cand_scores[pos[i]]
+            else:  # the best few did not fill it: every candidate, filtered
+                got = self._exhaustive(&r.f, uni, sv, r.limit, products, variants, scores)
+                if got < 0:
+                    return None
             for i in range(got):
-                products[i], variants[i], scores[i] = cands[pos[i]], var[i], cand_scores[pos[i]]
                 reasons[i] = 4  # PERSONAL
-        else:  # recsvc.answers.recommend._fill_popular
-            got = self._popular(&r.f, r.limit, cats, products, variants, scores, reasons)
+        if got < r.limit:  # recsvc.answers.recommend._fill_popular
+            got = self._popular(&r.f, r.limit, cats, products, variants, scores, reasons, got)
             if got < 0:
                 return None
         w = _Writer()
@@ -1238,60 +1251,108 @@ cdef class Kernel:
                 n += 1
         return buf[:n]
 
+    cdef int _exhaustive(self, Filters* f, const int32_t[::1] uni, const double[::1] sv, int limit,
+                         int32_t* products, int32_t* variants, double* scores) except -2:
+        """recsvc.answers.recommend._personal's exhaustive path: every candidate once (its
+        first score), filtered, the best `limit` by score, ties by product code; -1: NaN."""
+        cdef Py_ssize_t n = uni.shape[0], i, g, n_kept = 0
+        cdef bint ordered = True
+        cdef int32_t v
+        cdef int got
+        cdef Entry* e = <Entry*>malloc(max(1, n) * sizeof(Entry))
+        cdef int32_t* kept_p = <int32_t*>malloc(max(1, n) * sizeof(int32_t))
+        cdef int32_t* kept_v = <int32_t*>malloc(max(1, n) * sizeof(int32_t))
+        cdef double* kept_s = <double*>malloc(max(1, n) * sizeof(double))
+        cdef int64_t top[MAX_LIMIT]
+        if e == NULL or kept_p == NULL or kept_v == NULL or kept_s == NULL:
+            free(e)
+            free(kept_p)
+            free(kept_v)
+            free(kept_s)
+            raise MemoryError()
+        try:
+            for i in range(n):
+                e[i].code, e[i].pos = uni[i], <int32_t>i
+                if i and uni[i] <= uni[i - 1]:
+                    ordered = False
+            if not ordered:  # np.unique(return_index=True): by product, first place first
+                qsort(e, n, sizeof(Entry), _cmp_entry)
+            g = 0
+            while g < n:
+                v = self._passes(f, e[g].code)
+                if v != -2:
+                    kept_p[n_kept], kept_v[n_kept], kept_s[n_kept] = e[g].code, v, sv[e[g].pos]
+                    n_kept += 1
+                i = g + 1
+                while i < n and e[i].code == e[g].code:
+                    i += 1
+                g = i
+            got = _top(kept_s, n_kept, min(limit, n_kept), top)
+            if got < 0:
+                return -1
+            for i in range(got):
+                products[i], variants[i], scores[i] = kept_p[top[i]], kept_v[top[i]], kept_s[top[i]]
+            return got
+        finally:
+            free(e)
+            free(kept_p)
+            free(kept_v)
+            free(kept_s)
+
     cdef int _popular(self, Filters* f, int limit, list cats, int32_t* products, int32_t* variants, double* scores,
-                      int* reasons) except -2:
-        """Popular products under the filters (no personal items before them): overall,
-        or each asked category's head merged by popularity; -1: Python must answer."""
-        cdef int got = 0, n = 0, i, j2
-        cdef int64_t lo, hi, j, need = limit
+                      int* reasons, int n_start) except -2:
+        """recsvc.answers.recommend._fill_popular: popular products under the filters after
+        the `n_start` personal ones, ranked below them: overall, or each asked category's
+        head merged by popularity; -1: Python must answer."""
+        cdef int got = n_start, n = 0, i
+        cdef int64_t lo, hi, j, walk = limit  # Scope.walk's count: need + the products taken
         cdef int32_t q, qv
-        cdef int32_t found_p[SCAN_CAP]
-        cdef int32_t found_v[SCAN_CAP]
+        cdef Merged found[SCAN_CAP]
         cdef int passed
-        cdef double floor, sc
-        cdef float pa, pb
+        cdef double floor = scores[n_start - 1] if n_start else 0, sc, cand
+        cdef bint has_floor = n_start > 0
         if not cats:
             for j in range(min(<int64_t>self.popular_order.shape[0], SCAN_CAP)):
-                if n >= need:
+                if n >= walk:
                     break
                 q = self.popular_order[j]
                 qv = self._passes(f, q)
                 if qv != -2:
-                    found_p[n], found_v[n] = q, qv
+                    found[n].code, found[n].variant = q, qv
                     n += 1
         else:
-            if len(cats) * need > SCAN_CAP:
+            if len(cats) * walk > SCAN_CAP:
                 return -1
             for c in cats:
                 lo = self.cat_pop_indptr[c]
                 hi = min(self.cat_pop_indptr[c + 1], lo + SCAN_CAP)
                 passed = 0
                 j = lo
-                while j < hi and passed < need:
+                while j < hi and passed < walk:
                     q = self.category_popular[j]
                     j += 1
                     qv = self._passes(f, q)
                     if qv != -2:
-                        found_p[n], found_v[n] = q, qv
+                        found[n].code, found[n].variant = q, qv
+                        found[n].total = -<double>self.popularity[q]  # sorted ascending: most popular first
+                        found[n].support = n  # ties: in the order found (Python's sort is stable)
+                        if found[n].total != found[n].total:
+                            return -1  # NaN: Python's sort order is its own
                         n += 1
                         passed += 1
-            for i in range(n):
-                if self.popularity[found_p[i]] != self.popularity[found_p[i]]:
-                    return -1  # NaN: Python's sort order is its own
-            for i in range(1, n):  # stable insertion sort, most popular first
-                q, qv, j2 = found_p[i], found_v[i], i - 1
-                pa = self.popularity[q]
-                while j2 >= 0 and self.popularity[found_p[j2]] < pa:
-                    found_p[j2 + 1], found_v[j2 + 1] = found_p[j2], found_v[j2]
-                    j2 -= 1
-                found_p[j2 + 1], found_v[j2 + 1] = q, qv
+            qsort(found, n, sizeof(Merged), _cmp_found)
         for i in range(n):
             if got >= limit:
                 break
-            if _in(products, got, found_p[i]):
+            if _in(products, got, found[i].code):
                 continue
-            products[got], variants[got] = found_p[i], found_v[i]
-            scores[got] = <double>self.popularity[found_p[i]]
+            sc = <double>self.popularity[found[i].code]
+            if has_floor:  # after personal items: each fill ranks below the one before
+                cand = floor - fabs(floor) * 0.01 - 1e-6
+                if cand < sc:
+                    sc = cand
+                floor = sc
+            products[got], variants[got], scores[got] = found[i].code, found[i].variant, sc
             reasons[got] = REASON_POPULAR
             got += 1
         return got
