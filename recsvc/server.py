@@ -102,8 +102,8 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
         live = _live(self._rt)
         now = datetime.now(timezone.utc)
         if live.kernel is not None:  # no A/B slots in bundles
-            promoted = any(p.active_at(now) for p in live.promotions.list())
-            fast = live.kernel.bundle(request, live.inventory.view(), live.prices.view(), request_id(), promoted)
+            active = [p for p in live.promotions.list() if p.active_at(now)]
+            fast = live.kernel.bundle(request, live.inventory.view(), live.prices.view(), request_id(), active, now)
             if fast is not None:
                 self._on_answer("GetBundle", fast[1])
                 return fast[0]

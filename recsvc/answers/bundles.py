@@ -79,7 +79,7 @@ def bundle(live: Live, q: BundleQuery, now: datetime) -> BundleAnswer:
                          [picks.scores[i] for i in chosen], [picks.reasons[i] for i in chosen],
                          [picks.explanations[i] for i in chosen]).items
     return BundleAnswer(anchor, items, priced.list_price, priced.bundle_price, priced.saving,
-                        priced.promotion, priced.valid_until, _explain(priced, len(lines)), m.version)
+                        priced.promotion, priced.valid_until, explain(priced, len(lines)), m.version)
 
 
 def _category(m, product: int) -> str:
@@ -93,7 +93,8 @@ def _line(scope, picks, i: int) -> BundleLine:
                       scope.price_of(p, v))
 
 
-def _explain(priced, n_lines: int) -> str:
+def explain(priced, n_lines: int) -> str:
+    """The sentence the bot says about a priced bundle of `n_lines` lines (the anchor included)."""
     if n_lines == 1:
         return "nothing in stock goes with this item right now"
     if priced.promotion is None:

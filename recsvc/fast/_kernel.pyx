@@ -401,6 +401,8 @@ cdef class Kernel:
     cdef int default_limit, subs_min_support
     cdef double band
     cdef _State _last  # the snapshot of the last request, reused while it is current
+    cdef dict _covers  # promotion content -> the codes it names (Kernel._coverage)
+    cdef object _BundleLine, _price_lines, _explain, _wire  # the Python side of bundle pricing
 
     def __init__(self, model, config):
         self.model = model
@@ -446,6 +448,11 @@ cdef class Kernel:
         self.bundle_candidates = config.bundle_candidates
         self.bundle_max_items = config.bundle_max_items
         self.version = model.version.encode()
+        from recsvc import wire
+        from recsvc.answers.bundles import explain
+        from recsvc.promotions import BundleLine, price_bundle
+        self._covers, self._BundleLine, self._price_lines, self._explain, self._wire = \
+            {}, BundleLine, price_bundle, explain, wire
         self.default_limit = config.default_limit
         self.subs_min_support = config.substitutes_min_complement_support
         self.band = config.substitutes_price_band
@@ -1010,22 +1017,25 @@ cdef class Kernel:
         return self._finish(&w.out, request_id), tuple([reasons[i] for i in range(got)])
 
     # --- GetBundle ----------------------------------------------------------------------
-    def bundle(self, request, stock, prices, str request_id, bint promotions_active):
-        """(BundleResponse bytes, reasons), as recsvc.answers.bundles when no promotion is
-        active (pricing under promotions is Python's, in Decimal); None otherwise."""
-        cdef int64_t a, v, support, k_cents, total_cents
-        cdef int got, i, n_pool = 0, n_chosen = 0, slot, j, limit
+    def bundle(self, request, stock, prices, str request_id, list active, now):
+        """(BundleResponse bytes, reasons), as recsvc.answers.bundles; None when Python
+        must answer. `active`: the promotions active at `now`, the request's moment.
+        Without any, prices are summed here in whole cents (as Decimal would); with some,
+        the complements a promotion covers win their slot, and the pricing is
+        recsvc.promotions.price_bundle's own (Decimal), called from here."""
+        cdef int64_t a, v, k_cents, total_cents = 0
+        cdef int got, i, n_pool = 0, n_chosen = 0, n_fresh, n_window, slot, j, limit, pick
         cdef Picks pk
         cdef int32_t anchor[1]
         cdef int pool[MAX_LIMIT]
+        cdef int fresh[MAX_LIMIT]
         cdef int chosen[MAX_LIMIT]
         cdef int32_t in_bundle[MAX_LIMIT + 1]
-        cdef int32_t q
-        cdef double price, list_price
+        cdef double price, list_price = 0, bundle_price = 0, saving = 0
         cdef char why[128]
         cdef Py_ssize_t why_n
         cdef _Writer w
-        if promotions_active or not request.item_id:
+        if not request.item_id:
             return None
         a = self._resolve(request.item_id, &v)
         if a < 0:
@@ -1037,11 +1047,14 @@ cdef class Kernel:
         cdef _Request r = self._parse(request, [a], None, "max_items", 1)
         if r is None:
             return None
+        covers = [self._coverage(p) for p in active]  # (min_items, variants, products, categories)
+        if None in covers:
+            return None
         r.f.include_oos = 0  # a bundle is bought now: its complements must be in stock
         self._bind(r, stock, prices)
         price = self._price(&r.f, a, v)
-        if price != price or not _cents_of(price, &total_cents):
-            return None  # no price (an error), or one Decimal would round otherwise: Python's
+        if not (price >= 0 and price < float("inf")):
+            return None  # no price (Unpriced), or one price_bundle refuses: Python's errors
         anchor[0] = <int32_t>a
         got = self._pick_complements(&r.f, anchor, 1, limit, &pk)
         if got < 0:
@@ -1049,28 +1062,53 @@ cdef class Kernel:
         for i in range(got):  # complements without a known price cannot be in a bundle
             price = self._price(&r.f, pk.products[i], pk.variants[i])
             if price == price:
+                if covers and not price < float("inf"):
+                    return None  # price_bundle would refuse it while weighing the window
                 pool[n_pool] = i
                 n_pool += 1
         in_bundle[0] = self.product_category[a]
-        for slot in range(max_items):  # no promotion covers any: one per category while there is a choice
+        matched = [self._line_matches(c, a, v) for c in covers]  # per promotion: a line it names
+        for slot in range(max_items):  # one per category while there is a choice
             if n_pool == 0:
                 break
-            j = 0
+            n_fresh = 0
             for i in range(n_pool):
                 if not _in(in_bundle, slot + 1, self.product_category[pk.products[pool[i]]]):
-                    j = i
+                    fresh[n_fresh] = i
+                    n_fresh += 1
+            if n_fresh == 0:
+                for i in range(n_pool):
+                    fresh[i] = i
+                n_fresh = n_pool
+            n_window = min(n_fresh, self.bundle_candidates)
+            pick = fresh[0]
+            for i in range(n_window if covers else 0):  # the best-ranked one a promotion covers
+                j = pool[fresh[i]]
+                if any(slot + 2 >= c[0] and (m or self._line_matches(c, pk.products[j], pk.variants[j]))
+                       for c, m in zip(covers, matched)):
+                    pick = fresh[i]
                     break
-            chosen[n_chosen] = pool[j]
+            j = pool[pick]
+            chosen[n_chosen] = j
             n_chosen += 1
-            for i in range(j, n_pool - 1):
+            for i in range(pick, n_pool - 1):
                 pool[i] = pool[i + 1]
             n_pool -= 1
-            in_bundle[slot + 1] = self.product_category[pk.products[chosen[n_chosen - 1]]]
-        for i in range(n_chosen):
-            if not _cents_of(self._price(&r.f, pk.products[chosen[i]], pk.variants[chosen[i]]), &k_cents):
-                return None
-            total_cents += k_cents
-        list_price = total_cents / 100.0
+            in_bundle[slot + 1] = self.product_category[pk.products[j]]
+            matched = [m or self._line_matches(c, pk.products[j], pk.variants[j]) for c, m in zip(covers, matched)]
+        if covers:
+            priced = self._price_bundle(&r.f, request.item_id, a, v, &pk, chosen, n_chosen, active, now)
+            list_price, bundle_price, saving = priced.list_price, priced.bundle_price, priced.saving
+            text = self._explain(priced, n_chosen + 1).encode()
+        else:
+            if not _cents_of(self._price(&r.f, a, v), &total_cents):
+                return None  # Decimal would round otherwise: Python's
+            for i in range(n_chosen):
+                if not _cents_of(self._price(&r.f, pk.products[chosen[i]], pk.variants[chosen[i]]), &k_cents):
+                    return None
+                total_cents += k_cents
+            list_price = bundle_price = total_cents / 100.0
+            priced = None
         w = _Writer()
         self._item(&r.f, &w.out, &w.tmp, a, v, 0.0, 0, b"the item the customer is looking at", 35, 0x0A)
         for i in range(n_chosen):
@@ -1079,17 +1117,76 @@ cdef class Kernel:
             self._item(&r.f, &w.out, &w.tmp, pk.products[j], pk.variants[j], pk.scores[j], pk.reasons[j],
                        w.why.p, w.why.n, 0x12)
         _double_field(&w.out, 0x19, list_price, False)
-        _double_field(&w.out, 0x21, list_price, False)
-        if n_chosen == 0:
-            why_n = snprintf(why, 128, b"nothing in stock goes with this item right now")
+        _double_field(&w.out, 0x21, bundle_price, False)
+        _double_field(&w.out, 0x29, saving, False)
+        if priced is not None:
+            if priced.promotion is not None:
+                blob = self._promotion_bytes(priced.promotion)
+                _bytes_field(&w.out, 0x32, blob, len(blob))
+                if not len(blob):
+                    _varint(&w.out, 0x32), _varint(&w.out, 0)  # present, if empty
+            if priced.valid_until is not None:
+                blob = self._timestamp_bytes(priced.valid_until)
+                _bytes_field(&w.out, 0x3A, blob, len(blob))
+                if not len(blob):
+                    _varint(&w.out, 0x3A), _varint(&w.out, 0)
+            _bytes_field(&w.out, 0x42, text, len(text))
         else:
-            why_n = snprintf(why, 128, b"no promotion covers these items right now: together they cost ")
-            why_n += _money(why + why_n, list_price)
-        _bytes_field(&w.out, 0x42, why, why_n)
+            if n_chosen == 0:
+                why_n = snprintf(why, 128, b"nothing in stock goes with this item right now")
+            else:
+                why_n = snprintf(why, 128, b"no promotion covers these items right now: together they cost ")
+                why_n += _money(why + why_n, list_price)
+            _bytes_field(&w.out, 0x42, why, why_n)
         _bytes_field(&w.out, 0x4A, self.version, len(self.version))
         s = PyUnicode_AsUTF8AndSize(request_id, &why_n)
         _bytes_field(&w.out, 0x52, s, why_n)
         return PyBytes_FromStringAndSize(w.out.p, w.out.n), tuple([pk.reasons[chosen[i]] for i in range(n_chosen)])
+
+    cdef object _coverage(self, p):
+        """What promotion `p` names, as codes: (min_items, variants, products, categories);
+        None when an id is one only Python can look up. Cached per promotion content."""
+        key = (p.id, tuple(p.item_ids), tuple(p.categories), p.min_items)
+        got = self._covers.get(key)
+        if got is None:
+            variants, products = set(), set()
+            for item_id in p.item_ids:
+                for search, into in ((self.variants, variants), (self.products, products)):
+                    code = search.find(item_id) if item_id else -1
+                    if code == -2:
+                        return None
+                    if code >= 0:
+                        into.add(code)
+            cats = {self.category_index[c] for c in p.categories if c in self.category_index}
+            if len(self._covers) >= 1024:  # promotions change rarely; bound it anyway
+                self._covers.clear()
+            got = self._covers[key] = (p.min_items, variants, products, cats)
+        return got
+
+    cdef bint _line_matches(self, tuple cover, int64_t p, int64_t v):
+        """recsvc.promotions.promotion_applies for one line: its variant id (the id asked
+        for), its product id or its category is named."""
+        return (v >= 0 and v in cover[1]) or p in cover[2] or self.product_category[p] in cover[3]
+
+    cdef object _price_bundle(self, Filters* f, str anchor_id, int64_t a, int64_t v, Picks* pk, int* chosen,
+                              int n_chosen, list active, now):
+        """recsvc.promotions.price_bundle of the anchor and the chosen complements."""
+        cdef int i, j
+        lines = [self._BundleLine(anchor_id, self.model.product_id_list[a],
+                                  self.model.category_names[self.product_category[a]], self._price(f, a, v))]
+        for i in range(n_chosen):
+            j = chosen[i]
+            p, q = pk.products[j], pk.variants[j]
+            lines.append(self._BundleLine(str(self.model.variant_ids[q]) if q >= 0 else self.model.product_id_list[p],
+                                          self.model.product_id_list[p],
+                                          self.model.category_names[self.product_category[p]], self._price(f, p, q)))
+        return self._price_lines(active, lines, now)
+
+    cdef bytes _promotion_bytes(self, promotion):
+        return self._wire.promotion_message(promotion).SerializeToString()
+
+    cdef bytes _timestamp_bytes(self, t):
+        return self._wire.timestamp(t).SerializeToString()
 
     # --- Recommend ----------------------------------------------------------------------
     def recommend(self, request, stock, prices, str request_id):
