@@ -5,7 +5,8 @@
 Replays bench/serve_load.py's 4,000 requests per RPC (100k-product synthetic model, 20 %
 of variants out of stock) through the servicer as the server registers it (request
 parsing, request id, handler statistics, metrics, the answer, the response bytes),
-without gRPC's own per-call cost, once with `compiled_answers` on and once off, in
+without gRPC's own per-call cost (bundles under serve_load's promotion), once with
+`compiled_answers` on and once off, in
 interleaved passes; the best pass counts (noise only ever slows one). Also: the share
 of requests the kernel answers itself (the rest fall back to Python inside the same
 call). Thread CPU time, so other jobs on the machine distort it less than wall time.
@@ -16,10 +17,12 @@ import argparse
 import pickle
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bench.serve_load import OUT, out_of_stock_ids, prepare
-from recsvc.operations import update_stock
+from recsvc.operations import create_promotion, update_stock
+from recsvc.promotions import Promotion
 from recsvc.config import Config
 from recsvc.interceptors import HandlerStats, ServiceInterceptor
 from recsvc.metrics import Metrics
@@ -61,9 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state.db"
         sides = {name: _servicer(model_dir, state, compiled) for name, compiled in (("python", False), ("compiled", True))}
-        update_stock(sides["python"][0].live(), [(i, 0) for i in out_of_stock_ids(model_dir)])  # one store for both
+        live = sides["python"][0].live()  # one store for both sides
+        update_stock(live, [(i, 0) for i in out_of_stock_ids(model_dir)])
+        now = datetime.now(timezone.utc)
+        create_promotion(live.promotions, Promotion(  # as bench/serve_load.py's
+            id="bench-set", name="Bench set", item_ids=[], categories=[f"category-{i:03d}" for i in range(0, 200, 2)],
+            kind="percent", value=15.0, cap=100.0, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=1)))
         for runtime, _ in sides.values():
             runtime.live().inventory.refresh()
+            runtime.promotions.refresh()
         ctx = _Context()
         rows = []
         for rpc, (method, cls) in RPCS.items():
@@ -79,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             live = sides["compiled"][0].live()
             stock, prices = live.inventory.view(), live.prices.view()
             kernel_call = getattr(live.kernel, rpc)
-            extra = (False,) if rpc == "bundle" else ()
+            extra = ([p for p in live.promotions.list() if p.active_at(now)], now) if rpc == "bundle" else ()
             answered = sum(kernel_call(cls.FromString(b), stock, prices, "x", *extra) is not None for b in requests)
             rows.append((rpc, best["python"] * 1e6, best["compiled"] * 1e6, answered / len(requests)))
         for runtime, _ in sides.values():

@@ -2,7 +2,7 @@
 
 Same gRPC settings as `recsvc serve` (handler threads, admission limit, worker
 processes sharing the port), but every Recommender handler returns one fixed
-response of the size recsvc sends (10 items; a bundle of 2). What recsvc adds on top
+response of the size recsvc sends (10 items; a bundle of 2 under a promotion). What recsvc adds on top
 of this — interceptor, validation, the query, building the response — is what the
 benchmark measures.
 """
@@ -15,6 +15,7 @@ import threading
 from concurrent import futures
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from recsvc.v1 import recommender_pb2 as pb
 from recsvc.v1 import recommender_pb2_grpc as pb_grpc
@@ -28,9 +29,14 @@ def _item(i: int) -> pb.Item:
 
 ITEMS = pb.ItemsResponse(items=[_item(i) for i in range(10)], model_version="20250101T000000000000Z-synthetic",
                          request_id="1a2b-3c4d-1")
-BUNDLE = pb.BundleResponse(anchor=_item(99), items=[_item(0)], list_price=99.8, bundle_price=89.8, saving=10,
-                           explanation="buy both and save 10.00", model_version=ITEMS.model_version,
-                           request_id=ITEMS.request_id)
+BUNDLE = pb.BundleResponse(  # under a promotion, as recsvc's bench bundles mostly are
+    anchor=_item(99), items=[_item(0)], list_price=99.8, bundle_price=84.83, saving=14.97,
+    promotion=pb.Promotion(id="bench-set", name="Bench set", categories=[f"category-{i:03d}" for i in range(0, 200, 2)],
+                           kind=pb.Promotion.KIND_PERCENT, value=15.0, cap=100.0, priority=0, min_items=2,
+                           starts_at=Timestamp(seconds=1764547200), ends_at=Timestamp(seconds=1764633600)),
+    valid_until=Timestamp(seconds=1764633600),
+    explanation="buy both and save 14.97 with Bench set, valid until 2025-12-02 00:00 UTC",
+    model_version=ITEMS.model_version, request_id=ITEMS.request_id)
 
 
 class Bare(pb_grpc.RecommenderServicer):

@@ -13,6 +13,7 @@ threads, admission limit):
    load (open loop, half the bare server's maximum) for both servers, in interleaved
    rounds (best of each), and recsvc's handler time p99, wall and CPU
    (Admin.GetServerStats, the worst worker);
+   (bundles under a promotion on half the categories, 15 % off, at most 100 saved);
 3. model swap under load: 10 swaps of `current` while complements run at a share of
    the sustainable rate (--swap-load); every failed request is counted by status;
 4. overload: twice the sustainable rate for 3 s, then half of it: p99 of accepted
@@ -194,6 +195,20 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
+def add_promotion(port: int) -> None:
+    """A bundle discount on half the categories, active for a day: bundles are offered
+    under promotions in a shop, so the bundle figures include pricing under one."""
+    from datetime import datetime, timedelta, timezone
+
+    from recsvc.client import Client
+
+    now = datetime.now(timezone.utc)
+    with Client(f"127.0.0.1:{port}", timeout=30) as c:
+        c.create_promotion(name="Bench set", kind="percent", value=15.0, cap=100.0, promo_id="bench-set",
+                           categories=[f"category-{i:03d}" for i in range(0, 200, 2)],
+                           starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=1))
+
+
 def resolve_current(model_dir: Path) -> Path:
     return (model_dir / "current").resolve()
 
@@ -362,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rss = rss_mb(rec.pid)
         mark_out_of_stock(rec_port, model_dir)
-        time.sleep(1.5)  # other workers pull the stock change
+        add_promotion(rec_port)
+        time.sleep(1.5)  # other workers pull the stock and promotion changes
         if "rpcs" in args.phases:
             print("per-RPC throughput and latency ...", flush=True)
             rows = measure_rpcs(rec_port, bare_port, requests, args, rec.pid, bare.pid)

@@ -25,6 +25,7 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # the store imports this module; only type-check the reverse edge
@@ -53,6 +54,12 @@ class Promotion:
     def active_at(self, now: datetime) -> bool:
         """Half-open window: active from `starts_at` up to, not including, `ends_at`."""
         return self.starts_at <= now < self.ends_at
+
+    @cached_property
+    def named(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(item ids, categories) as sets, made once: a bundle request tests them for
+        every candidate line. A promotion is a value: it is replaced, never changed."""
+        return frozenset(self.item_ids), frozenset(self.categories)
 
 
 @dataclass
@@ -122,7 +129,7 @@ def promotion_saving(p: Promotion, list_price: Decimal) -> Decimal:
 def promotion_applies(p: Promotion, items: list[BundleLine]) -> bool:
     if len(items) < p.min_items:
         return False
-    ids, cats = set(p.item_ids), set(p.categories)
+    ids, cats = p.named
     return any(line.item_id in ids or line.product_id in ids or line.category in cats
                for line in items)
 

@@ -402,6 +402,7 @@ cdef class Kernel:
     cdef double band
     cdef _State _last  # the snapshot of the last request, reused while it is current
     cdef dict _covers  # promotion content -> the codes it names (Kernel._coverage)
+    cdef dict _promotion_blobs  # id(Promotion) -> (it, its message, its end), serialised
     cdef object _BundleLine, _price_lines, _explain, _wire  # the Python side of bundle pricing
 
     def __init__(self, model, config):
@@ -451,8 +452,8 @@ cdef class Kernel:
         from recsvc import wire
         from recsvc.answers.bundles import explain
         from recsvc.promotions import BundleLine, price_bundle
-        self._covers, self._BundleLine, self._price_lines, self._explain, self._wire = \
-            {}, BundleLine, price_bundle, explain, wire
+        self._covers, self._promotion_blobs = {}, {}
+        self._BundleLine, self._price_lines, self._explain, self._wire = BundleLine, price_bundle, explain, wire
         self.default_limit = config.default_limit
         self.subs_min_support = config.substitutes_min_complement_support
         self.band = config.substitutes_price_band
@@ -1125,8 +1126,8 @@ cdef class Kernel:
                 _bytes_field(&w.out, 0x32, blob, len(blob))
                 if not len(blob):
                     _varint(&w.out, 0x32), _varint(&w.out, 0)  # present, if empty
-            if priced.valid_until is not None:
-                blob = self._timestamp_bytes(priced.valid_until)
+            if priced.valid_until is not None:  # the promotion's end (recsvc.promotions.price_bundle)
+                blob = self._timestamp_bytes(priced.promotion)
                 _bytes_field(&w.out, 0x3A, blob, len(blob))
                 if not len(blob):
                     _varint(&w.out, 0x3A), _varint(&w.out, 0)
@@ -1183,10 +1184,21 @@ cdef class Kernel:
         return self._price_lines(active, lines, now)
 
     cdef bytes _promotion_bytes(self, promotion):
-        return self._wire.promotion_message(promotion).SerializeToString()
+        """The promotion's message, serialised once per Promotion object (the book
+        re-reads its promotions as new objects every few seconds)."""
+        got = self._promotion_blobs.get(id(promotion))
+        if got is None or got[0] is not promotion:
+            if len(self._promotion_blobs) >= 256:
+                self._promotion_blobs.clear()
+            got = self._promotion_blobs[id(promotion)] = (
+                promotion, self._wire.promotion_message(promotion).SerializeToString(),
+                self._wire.timestamp(promotion.ends_at).SerializeToString())
+        return got[1]
 
-    cdef bytes _timestamp_bytes(self, t):
-        return self._wire.timestamp(t).SerializeToString()
+    cdef bytes _timestamp_bytes(self, promotion):
+        """Its end (the bundle's valid_until), serialised with it."""
+        self._promotion_bytes(promotion)
+        return self._promotion_blobs[id(promotion)][2]
 
     # --- Recommend ----------------------------------------------------------------------
     def recommend(self, request, stock, prices, str request_id):
