@@ -8,12 +8,16 @@ the protobuf wire format directly, from UTF-8 encoded once per model load.
 
 The Python answer code (`recsvc.answers`) stays the one definition of what an answer
 is: every method here returns None for anything it does not handle exactly like it
-(several anchors, a fill the kernel does not do, an unknown id or a bad field, whose
-error message Python words), and the caller then runs the Python path.
-tests/recsvc/test_fast.py compares both, byte for byte, over many requests.
+(an unknown id or a bad field, whose error message Python words; NaN scores, whose
+order numpy decides; a bundle price Decimal would round), and the caller then runs
+the Python path. Where Python's own functions decide (a bundle's pricing under
+promotions, in Decimal), the kernel calls them. tests/recsvc/test_fast.py compares
+both, byte for byte, over many requests.
 
-The GIL is held throughout: a call is a few microseconds, and nothing here is shared
-between calls, so two handler threads may call one Kernel.
+The GIL is held while a call runs C code. What a request reads is its own (`_Request`,
+with its stock and price snapshot); what calls share are caches that are only ever
+replaced whole (the last snapshot, promotions as codes and as bytes), so two handler
+threads may call one Kernel.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort
@@ -1122,15 +1126,11 @@ cdef class Kernel:
         _double_field(&w.out, 0x29, saving, False)
         if priced is not None:
             if priced.promotion is not None:
-                blob = self._promotion_bytes(priced.promotion)
-                _bytes_field(&w.out, 0x32, blob, len(blob))
-                if not len(blob):
-                    _varint(&w.out, 0x32), _varint(&w.out, 0)  # present, if empty
-            if priced.valid_until is not None:  # the promotion's end (recsvc.promotions.price_bundle)
-                blob = self._timestamp_bytes(priced.promotion)
-                _bytes_field(&w.out, 0x3A, blob, len(blob))
-                if not len(blob):
-                    _varint(&w.out, 0x3A), _varint(&w.out, 0)
+                blobs = self._promotion_blobs_of(priced.promotion)
+                for tag, blob in ((0x32, blobs[1]), (0x3A, blobs[2])):  # the promotion, its end (valid_until)
+                    _bytes_field(&w.out, tag, blob, len(blob))
+                    if not len(blob):
+                        _varint(&w.out, tag), _varint(&w.out, 0)  # present, if empty
             _bytes_field(&w.out, 0x42, text, len(text))
         else:
             if n_chosen == 0:
@@ -1159,9 +1159,10 @@ cdef class Kernel:
                     if code >= 0:
                         into.add(code)
             cats = {self.category_index[c] for c in p.categories if c in self.category_index}
+            got = (p.min_items, variants, products, cats)
             if len(self._covers) >= 1024:  # promotions change rarely; bound it anyway
-                self._covers.clear()
-            got = self._covers[key] = (p.min_items, variants, products, cats)
+                self._covers = {}
+            self._covers[key] = got
         return got
 
     cdef bint _line_matches(self, tuple cover, int64_t p, int64_t v):
@@ -1183,22 +1184,17 @@ cdef class Kernel:
                                           self.model.category_names[self.product_category[p]], self._price(f, p, q)))
         return self._price_lines(active, lines, now)
 
-    cdef bytes _promotion_bytes(self, promotion):
-        """The promotion's message, serialised once per Promotion object (the book
+    cdef tuple _promotion_blobs_of(self, promotion):
+        """(it, its message, its end), serialised once per Promotion object (the book
         re-reads its promotions as new objects every few seconds)."""
         got = self._promotion_blobs.get(id(promotion))
         if got is None or got[0] is not promotion:
+            got = (promotion, self._wire.promotion_message(promotion).SerializeToString(),
+                   self._wire.timestamp(promotion.ends_at).SerializeToString())
             if len(self._promotion_blobs) >= 256:
-                self._promotion_blobs.clear()
-            got = self._promotion_blobs[id(promotion)] = (
-                promotion, self._wire.promotion_message(promotion).SerializeToString(),
-                self._wire.timestamp(promotion.ends_at).SerializeToString())
-        return got[1]
-
-    cdef bytes _timestamp_bytes(self, promotion):
-        """Its end (the bundle's valid_until), serialised with it."""
-        self._promotion_bytes(promotion)
-        return self._promotion_blobs[id(promotion)][2]
+                self._promotion_blobs = {}  # replaced whole: another thread may be reading it
+            self._promotion_blobs[id(promotion)] = got
+        return got
 
     # --- Recommend ----------------------------------------------------------------------
     def recommend(self, request, stock, prices, str request_id):
