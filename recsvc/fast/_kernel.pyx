@@ -27,6 +27,7 @@ from libc.math cimport fabs
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 import time
+from decimal import Decimal
 
 import numpy as np
 
@@ -407,7 +408,7 @@ cdef class Kernel:
     cdef _State _last  # the snapshot of the last request, reused while it is current
     cdef dict _covers  # promotion content -> the codes it names (Kernel._coverage)
     cdef dict _promotion_blobs  # id(Promotion) -> (it, its message, its end), serialised
-    cdef object _BundleLine, _price_lines, _explain, _wire  # the Python side of bundle pricing
+    cdef object _BundleLine, _PricedBundle, _price_lines, _explain, _wire  # the Python side of bundle pricing
 
     def __init__(self, model, config):
         self.model = model
@@ -455,9 +456,10 @@ cdef class Kernel:
         self.version = model.version.encode()
         from recsvc import wire
         from recsvc.answers.bundles import explain
-        from recsvc.promotions import BundleLine, price_bundle
+        from recsvc.promotions import BundleLine, PricedBundle, price_bundle
         self._covers, self._promotion_blobs = {}, {}
         self._BundleLine, self._price_lines, self._explain, self._wire = BundleLine, price_bundle, explain, wire
+        self._PricedBundle = PricedBundle
         self.default_limit = config.default_limit
         self.subs_min_support = config.substitutes_min_complement_support
         self.band = config.substitutes_price_band
@@ -1101,17 +1103,21 @@ cdef class Kernel:
             n_pool -= 1
             in_bundle[slot + 1] = self.product_category[pk.products[j]]
             matched = [m or self._line_matches(c, pk.products[j], pk.variants[j]) for c, m in zip(covers, matched)]
+        cents_ok = _cents_of(self._price(&r.f, a, v), &total_cents)  # every price in whole cents?
+        for i in range(n_chosen):
+            if cents_ok and _cents_of(self._price(&r.f, pk.products[chosen[i]], pk.variants[chosen[i]]), &k_cents):
+                total_cents += k_cents
+            else:
+                cents_ok = False
         if covers:
-            priced = self._price_bundle(&r.f, request.item_id, a, v, &pk, chosen, n_chosen, active, now)
+            priced = self._price_in_cents(active, matched, n_chosen + 1, total_cents) if cents_ok else None
+            if priced is None:  # prices or promotion values Decimal holds otherwise: its own pricing
+                priced = self._price_bundle(&r.f, request.item_id, a, v, &pk, chosen, n_chosen, active, now)
             list_price, bundle_price, saving = priced.list_price, priced.bundle_price, priced.saving
             text = self._explain(priced, n_chosen + 1).encode()
         else:
-            if not _cents_of(self._price(&r.f, a, v), &total_cents):
+            if not cents_ok:
                 return None  # Decimal would round otherwise: Python's
-            for i in range(n_chosen):
-                if not _cents_of(self._price(&r.f, pk.products[chosen[i]], pk.variants[chosen[i]]), &k_cents):
-                    return None
-                total_cents += k_cents
             list_price = bundle_price = total_cents / 100.0
             priced = None
         w = _Writer()
@@ -1183,6 +1189,46 @@ cdef class Kernel:
                                           self.model.product_id_list[p],
                                           self.model.category_names[self.product_category[p]], self._price(f, p, q)))
         return self._price_lines(active, lines, now)
+
+    cdef object _price_in_cents(self, list active, list matched, int n_lines, int64_t cents):
+        """recsvc.promotions.price_bundle for lines priced in whole cents (`cents` in
+        all), in exact integer arithmetic: the best promotion that applies (priority,
+        saving, the earliest end, id), its saving capped and rounded half up to cents.
+        None when Decimal's 28 digits could round the product: then Python prices it."""
+        best = best_p = None
+        saving = 0
+        for p, named in zip(active, matched):
+            if not named or n_lines < p.min_items:  # promotion_applies
+                continue
+            s = self._saving_cents(p, cents)
+            if s is None:
+                return None
+            key = (p.priority, s, -p.ends_at.timestamp(), p.id)
+            if best is None or key > best:
+                best, best_p, saving = key, p, s
+        total = int(cents)  # Python ints: exact, and `/` is a correctly rounded division
+        if best_p is None:
+            return self._PricedBundle(total / 100, total / 100, 0.0, None, None)
+        return self._PricedBundle(total / 100, (total - saving) / 100, saving / 100, best_p, best_p.ends_at)
+
+    cdef object _saving_cents(self, p, int64_t cents):
+        """recsvc.promotions.promotion_saving in cents, as a Python int; None: Python's."""
+        value = _decimal_parts(p.value)
+        if p.kind == "percent":  # list * value / 100, in cents: cents * V / 10**(d + 2)
+            if cents * value[0] >= 10 ** 27:
+                return None
+            num, den = cents * value[0], 10 ** (value[1] + 2)
+        elif p.kind == "amount":
+            num, den = value[0] * 100, 10 ** value[1]
+        else:
+            return None
+        if p.cap is not None:
+            cap = _decimal_parts(p.cap)
+            if cap[0] * 100 * den < num * 10 ** cap[1]:
+                num, den = cap[0] * 100, 10 ** cap[1]
+        if num > cents * den:  # never more than the list price
+            num, den = cents, 1
+        return (2 * num + den) // (2 * den)  # ROUND_HALF_UP, for a saving >= 0
 
     cdef tuple _promotion_blobs_of(self, promotion):
         """(it, its message, its end), serialised once per Promotion object (the book
@@ -1534,6 +1580,15 @@ cdef bint _cents_of(double price, int64_t* cents) noexcept:
         return False
     cents[0] = <int64_t>k
     return True
+
+
+cdef tuple _decimal_parts(double x):
+    """Decimal(str(x)) as (V, d) with V / 10**d == it, d >= 0 (recsvc.promotions._money)."""
+    t = Decimal(str(x)).as_tuple()
+    v = int("".join(map(str, t.digits)) or "0")
+    if t.exponent >= 0:
+        return v * 10 ** t.exponent, 0
+    return v, -t.exponent
 
 
 cdef Py_ssize_t _money(char* out, double x) noexcept:
