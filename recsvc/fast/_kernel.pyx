@@ -10,13 +10,13 @@ The Python answer code (`recsvc.answers`) stays the one definition of what an an
 is: every method here returns None for anything it does not handle exactly like it
 (an unknown id or a bad field, whose error message Python words; NaN scores, whose
 order numpy decides; a bundle price Decimal would round), and the caller then runs
-the Python path. Where Python's own functions decide (a bundle's pricing under
-promotions, in Decimal), the kernel calls them. tests/recsvc/test_fast.py compares
+the Python path. Where only Python's own function can decide (pricing under a
+promotion a bundle whose prices are not whole cents, in Decimal), the kernel calls it. tests/recsvc/test_fast.py compares
 both, byte for byte, over many requests.
 
 The GIL is held while a call runs C code. What a request reads is its own (`_Request`,
 with its stock and price snapshot); what calls share are caches that are only ever
-replaced whole (the last snapshot, promotions as codes and as bytes), so two handler
+replaced whole (the last snapshot, each promotion as codes and as bytes), so two handler
 threads may call one Kernel.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
@@ -179,9 +179,9 @@ cdef struct Entry:  # one co-purchase row entry of one anchor, for merging rows
     float score
 
 
-cdef struct Merged:  # one candidate of several anchors' merged rows
+cdef struct Merged:  # a candidate to rank: merged rows, or a popular product found
     double total
-    int32_t code, variant, support, source
+    int32_t code, variant, support, source, order
 
 
 cdef int _cmp_entry(const void* a, const void* b) noexcept nogil:
@@ -193,21 +193,12 @@ cdef int _cmp_entry(const void* a, const void* b) noexcept nogil:
 
 
 cdef int _cmp_merged(const void* a, const void* b) noexcept nogil:
-    """Highest total first; equal totals by product code (np.unique order, kept stable)."""
+    """Highest total first; equal totals in the order stored (`order`): a stable sort."""
     cdef const Merged* x = <const Merged*>a
     cdef const Merged* y = <const Merged*>b
     if x.total != y.total:
         return -1 if x.total > y.total else 1
-    return (x.code > y.code) - (x.code < y.code)
-
-
-cdef int _cmp_found(const void* a, const void* b) noexcept nogil:
-    """By `total` ascending, then by `support` (the order found): a stable sort."""
-    cdef const Merged* x = <const Merged*>a
-    cdef const Merged* y = <const Merged*>b
-    if x.total != y.total:
-        return -1 if x.total < y.total else 1
-    return (x.support > y.support) - (x.support < y.support)
+    return (x.order > y.order) - (x.order < y.order)
 
 
 cdef int _cmp_i32(const void* a, const void* b) noexcept nogil:
@@ -406,8 +397,7 @@ cdef class Kernel:
     cdef int default_limit, subs_min_support
     cdef double band
     cdef _State _last  # the snapshot of the last request, reused while it is current
-    cdef dict _covers  # promotion content -> the codes it names (Kernel._coverage)
-    cdef dict _promotion_blobs  # id(Promotion) -> (it, its message, its end), serialised
+    cdef dict _promotions  # id(Promotion) -> (it, the codes it names, its message, its end)
     cdef object _BundleLine, _PricedBundle, _price_lines, _explain, _wire  # the Python side of bundle pricing
 
     def __init__(self, model, config):
@@ -457,7 +447,7 @@ cdef class Kernel:
         from recsvc import wire
         from recsvc.answers.bundles import explain
         from recsvc.promotions import BundleLine, PricedBundle, price_bundle
-        self._covers, self._promotion_blobs = {}, {}
+        self._promotions = {}
         self._BundleLine, self._price_lines, self._explain, self._wire = BundleLine, price_bundle, explain, wire
         self._PricedBundle = PricedBundle
         self.default_limit = config.default_limit
@@ -752,7 +742,7 @@ cdef class Kernel:
                     if total != total:
                         return -1  # NaN: numpy's sort order is its own
                     m[n_m].total, m[n_m].code, m[n_m].variant = total, e[g].code, k
-                    m[n_m].support, m[n_m].source = best, src
+                    m[n_m].support, m[n_m].source, m[n_m].order = best, src, n_m  # stored by product code
                     n_m += 1
                 g = h
             qsort(m, n_m, sizeof(Merged), _cmp_merged)
@@ -921,8 +911,7 @@ cdef class Kernel:
         cdef bint has_base
         cdef _Writer w
         cdef char tail[400]  # ", " + any double's %.0f digits + "% cheaper"
-        cdef Py_ssize_t tail_n, n
-        cdef const char* s
+        cdef Py_ssize_t tail_n
         item_id = request.item_id
         if not item_id:
             return None
@@ -1026,10 +1015,10 @@ cdef class Kernel:
     # --- GetBundle ----------------------------------------------------------------------
     def bundle(self, request, stock, prices, str request_id, list active, now):
         """(BundleResponse bytes, reasons), as recsvc.answers.bundles; None when Python
-        must answer. `active`: the promotions active at `now`, the request's moment.
-        Without any, prices are summed here in whole cents (as Decimal would); with some,
-        the complements a promotion covers win their slot, and the pricing is
-        recsvc.promotions.price_bundle's own (Decimal), called from here."""
+        must answer. `active`: the promotions active at `now`, the request's moment; the
+        complements one of them covers win their slot. Prices in whole cents are summed
+        and discounted here in integers, as Decimal would; other prices under a
+        promotion are priced by recsvc.promotions.price_bundle itself, called from here."""
         cdef int64_t a, v, k_cents, total_cents = 0
         cdef int got, i, n_pool = 0, n_chosen = 0, n_fresh, n_window, slot, j, limit, pick
         cdef Picks pk
@@ -1054,7 +1043,7 @@ cdef class Kernel:
         cdef _Request r = self._parse(request, [a], None, "max_items", 1)
         if r is None:
             return None
-        covers = [self._coverage(p) for p in active]  # (min_items, variants, products, categories)
+        covers = [self._promotion(p)[1] for p in active]  # (min_items, variants, products, categories)
         if None in covers:
             return None
         r.f.include_oos = 0  # a bundle is bought now: its complements must be in stock
@@ -1132,11 +1121,12 @@ cdef class Kernel:
         _double_field(&w.out, 0x29, saving, False)
         if priced is not None:
             if priced.promotion is not None:
-                blobs = self._promotion_blobs_of(priced.promotion)
-                for tag, blob in ((0x32, blobs[1]), (0x3A, blobs[2])):  # the promotion, its end (valid_until)
+                blobs = self._promotion(priced.promotion)
+                for tag, blob in ((0x32, blobs[2]), (0x3A, blobs[3])):  # the promotion, its end (valid_until)
                     _bytes_field(&w.out, tag, blob, len(blob))
-                    if not len(blob):
-                        _varint(&w.out, tag), _varint(&w.out, 0)  # present, if empty
+                    if not len(blob):  # present, if empty
+                        _varint(&w.out, tag)
+                        _varint(&w.out, 0)
             _bytes_field(&w.out, 0x42, text, len(text))
         else:
             if n_chosen == 0:
@@ -1150,26 +1140,31 @@ cdef class Kernel:
         _bytes_field(&w.out, 0x52, s, why_n)
         return PyBytes_FromStringAndSize(w.out.p, w.out.n), tuple([pk.reasons[chosen[i]] for i in range(n_chosen)])
 
-    cdef object _coverage(self, p):
-        """What promotion `p` names, as codes: (min_items, variants, products, categories);
-        None when an id is one only Python can look up. Cached per promotion content."""
-        key = (p.id, tuple(p.item_ids), tuple(p.categories), p.min_items)
-        got = self._covers.get(key)
-        if got is None:
-            variants, products = set(), set()
-            for item_id in p.item_ids:
-                for search, into in ((self.variants, variants), (self.products, products)):
-                    code = search.find(item_id) if item_id else -1
-                    if code == -2:
-                        return None
-                    if code >= 0:
-                        into.add(code)
-            cats = {self.category_index[c] for c in p.categories if c in self.category_index}
-            got = (p.min_items, variants, products, cats)
-            if len(self._covers) >= 1024:  # promotions change rarely; bound it anyway
-                self._covers = {}
-            self._covers[key] = got
+    cdef tuple _promotion(self, p):
+        """(p, the codes it names, its message, its end), made once per Promotion object
+        (the book re-reads its promotions as new objects every few seconds). The codes:
+        (min_items, variants, products, categories), or None when an id is one only
+        Python can look up."""
+        got = self._promotions.get(id(p))
+        if got is None or got[0] is not p:
+            got = (p, self._coverage(p), self._wire.promotion_message(p).SerializeToString(),
+                   self._wire.timestamp(p.ends_at).SerializeToString())
+            if len(self._promotions) >= 256:
+                self._promotions = {}  # replaced whole: another thread may be reading it
+            self._promotions[id(p)] = got
         return got
+
+    cdef object _coverage(self, p):
+        variants, products = set(), set()
+        for item_id in p.item_ids:
+            for search, into in ((self.variants, variants), (self.products, products)):
+                code = search.find(item_id) if item_id else -1
+                if code == -2:
+                    return None
+                if code >= 0:
+                    into.add(code)
+        cats = {self.category_index[c] for c in p.categories if c in self.category_index}
+        return p.min_items, variants, products, cats
 
     cdef bint _line_matches(self, tuple cover, int64_t p, int64_t v):
         """recsvc.promotions.promotion_applies for one line: its variant id (the id asked
@@ -1230,28 +1225,18 @@ cdef class Kernel:
             num, den = cents, 1
         return (2 * num + den) // (2 * den)  # ROUND_HALF_UP, for a saving >= 0
 
-    cdef tuple _promotion_blobs_of(self, promotion):
-        """(it, its message, its end), serialised once per Promotion object (the book
-        re-reads its promotions as new objects every few seconds)."""
-        got = self._promotion_blobs.get(id(promotion))
-        if got is None or got[0] is not promotion:
-            got = (promotion, self._wire.promotion_message(promotion).SerializeToString(),
-                   self._wire.timestamp(promotion.ends_at).SerializeToString())
-            if len(self._promotion_blobs) >= 256:
-                self._promotion_blobs = {}  # replaced whole: another thread may be reading it
-            self._promotion_blobs[id(promotion)] = got
-        return got
-
     # --- Recommend ----------------------------------------------------------------------
     def recommend(self, request, stock, prices, str request_id):
-        """(ItemsResponse bytes, reasons), as recsvc.answers.recommend: a known customer
-        whose best-scored candidates fill the answer, or popular products for anyone
-        else; None when Python must answer (the exhaustive personal path).
+        """(ItemsResponse bytes, reasons), as recsvc.answers.recommend: a known customer's
+        best-scored candidates (the head, else every candidate), then popular products;
+        None when Python must answer (NaN scores, many asked categories).
 
-        Scores and the top-k selection use the very numpy calls of the Python path, so
-        the two agree on ties and to the last bit."""
-        cdef int64_t user = -1, j, lo, hi, need, n_u
-        cdef int got = 0, i, head, n_c, passed
+        A neighbourhood is scored by `scores`, which the Python path calls too; the exact
+        and per-category universes by the same numpy product as Python; the best are
+        chosen as recommend.top_positions does (ties in position order): so the two
+        agree to the last bit."""
+        cdef int64_t user = -1, j
+        cdef int got = 0, i, head, n_c
         cdef int32_t products[MAX_LIMIT]
         cdef int32_t variants[MAX_LIMIT]
         cdef double scores[MAX_LIMIT]
@@ -1260,9 +1245,7 @@ cdef class Kernel:
         cdef int32_t var[MAX_LIMIT]
         cdef int32_t cands[3 * MAX_LIMIT]
         cdef double cand_scores[3 * MAX_LIMIT]
-        cdef int32_t q, qv, b
-        cdef double floor, sc
-        cdef bint has_floor
+        cdef int32_t q, b
         cdef const int32_t[::1] uni
         cdef int64_t top_idx[3 * MAX_LIMIT]
         cdef const double[::1] sv
@@ -1485,13 +1468,12 @@ cdef class Kernel:
                     qv = self._passes(f, q)
                     if qv != -2:
                         found[n].code, found[n].variant = q, qv
-                        found[n].total = -<double>self.popularity[q]  # sorted ascending: most popular first
-                        found[n].support = n  # ties: in the order found (Python's sort is stable)
+                        found[n].total, found[n].order = <double>self.popularity[q], n  # ties: as found
                         if found[n].total != found[n].total:
                             return -1  # NaN: Python's sort order is its own
                         n += 1
                         passed += 1
-            qsort(found, n, sizeof(Merged), _cmp_found)
+            qsort(found, n, sizeof(Merged), _cmp_merged)  # most popular first
         for i in range(n):
             if got >= limit:
                 break
