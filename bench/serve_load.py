@@ -11,9 +11,10 @@ threads, admission limit):
 2. per RPC: maximum throughput (closed loop, each server's best over the
    `--concurrency` levels), then p50/p99 latency at the same offered
    load (open loop, half the bare server's maximum) for both servers, in interleaved
-   rounds (best of each), and recsvc's handler time p99, wall and CPU
-   (Admin.GetServerStats, the worst worker);
-   (bundles under a promotion on half the categories, 15 % off, at most 100 saved);
+   rounds (best of each), recsvc's handler time p99, wall and CPU
+   (Admin.GetServerStats, the worst worker), and CPU per answered call of each server
+   and of the generator; bundles under a promotion on half the categories (15 % off,
+   at most 100 saved);
 3. model swap under load: 10 swaps of `current` while complements run at a share of
    the sustainable rate (--swap-load); every failed request is counted by status;
 4. overload: twice the sustainable rate for 3 s, then half of it: p99 of accepted

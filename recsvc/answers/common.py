@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import enum
 import itertools
-from typing import Any
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 

@@ -65,8 +65,8 @@ def _personal(scope: Scope, live: Live, user: int, limit: int) -> tuple[list[int
     u = m.user_factors[user]
     if size > live.config.recommend_exact_max_products:
         universe = _neighbourhood(m, user, cats)
-        # The compiled kernel's scores when there is one (C, summed in float64), so that
-        # its answers and these agree to the bit; numpy's otherwise.
+        # The compiled kernel's scores when there is one (C, float32 in a fixed order), so
+        # that its answers and these agree to the bit; numpy's otherwise.
         scores = live.kernel.scores(universe, user) if live.kernel is not None else m.item_factors[universe] @ u
     elif cats:
         universe = np.concatenate([m.popular_in(c) for c in cats])
