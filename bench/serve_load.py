@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.serve_load [--workers 2] [--threads 2] [--duration 3]
 
 Against a 100k-product synthetic bundle (bench/serve_synthetic.py; 20 % of variants
-out of stock), with load from separate processes over loopback (bench/serve_loadgen.py);
+out of stock), with load from separate processes over loopback (bench/loadgen.c, raw HTTP/2 in C;
+--generator python for grpc.aio's bench/serve_loadgen.py);
 both servers run the same gRPC settings (worker processes sharing the port, handler
 threads, admission limit):
 
@@ -17,9 +18,10 @@ threads, admission limit):
    at most 100 saved);
 3. model swap under load: 10 swaps of `current` while complements run at a share of
    the sustainable rate (--swap-load); every failed request is counted by status;
-4. overload: twice the sustainable rate for 3 s, then half of it: p99 of accepted
-   requests (from the scheduled and from the actual send), RESOURCE_EXHAUSTED count,
-   and how long until no request fails or waits over 50 ms once the load drops.
+4. overload: 1.25, 1.5 and 2 times the sustainable rate for 3 s each, then half of it:
+   p50/p99 of accepted requests (from the scheduled start), RESOURCE_EXHAUSTED count,
+   how long until no request fails or waits over 50 ms once the load drops, and the
+   server's CPU per refused call.
 
 The machine is shared and noisy: read ratios against the bare server measured in the
 same run, not absolute figures. Results: a table on stdout, JSON in bench/out/.
@@ -34,6 +36,7 @@ import pickle
 import platform
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from bench.serve_synthetic import write_synthetic
+from recsvc.config import Config
 from training.bundle import list_versions, set_current
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +103,37 @@ def prepare(model_dir: Path, fresh: bool) -> tuple[list[str], Path]:
     path = OUT / "serve-requests.pkl"
     with open(path, "wb") as f:
         pickle.dump(reqs, f)
+    for rpc, messages in reqs.items():
+        write_requests(path.with_name(f"serve-requests-{rpc}.bin"), messages)
     return versions, path
+
+
+def write_requests(path: Path, messages: list[bytes]) -> None:
+    """Requests for bench/loadgen.c: u32 count, then u32 length + bytes each (little endian)."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<I", len(messages)))
+        for m in messages:
+            f.write(struct.pack("<I", len(m)) + m)
+
+
+def build_loadgen(out: Path = OUT) -> Path:
+    """Compile bench/loadgen.c into `out` (again when the source is newer)."""
+    src, exe = ROOT / "bench" / "loadgen.c", out / "loadgen"
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        cc = os.environ.get("CC", "cc")
+        try:
+            subprocess.run([cc, "-O2", "-o", str(exe), str(src)], check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            raise SystemExit(f"cannot compile bench/loadgen.c with {cc} ({e}); install a C compiler or set CC, "
+                             f"or run with --generator python") from e
+    return exe
+
+
+def generator_command(kind: str, rpc: str, requests: Path) -> list[str]:
+    """argv of one generator process for `rpc` (both take the same options)."""
+    if kind == "c":
+        return [str(build_loadgen()), f"--requests={requests.with_name(f'serve-requests-{rpc}.bin')}"]
+    return [PY, "-m", "bench.serve_loadgen", f"--rpc={rpc}", f"--requests={requests}"]
 
 
 def rss_mb(pid: int) -> float:
@@ -117,8 +151,9 @@ def rss_mb(pid: int) -> float:
     return total
 
 
-def start_recsvc(model_dir: Path, port: int, workers: int, threads: int) -> tuple[subprocess.Popen, float]:
-    env = {"RECSVC_THREADS": str(threads), **os.environ, "RECSVC_RELOAD_POLL_S": "0.5", "RECSVC_LOG_LEVEL": "WARNING",
+def start_recsvc(model_dir: Path, port: int, workers: int, threads: int, admit: int) -> tuple[subprocess.Popen, float]:
+    env = {**os.environ, "RECSVC_THREADS": str(threads), "RECSVC_MAX_CONCURRENT_RPCS": str(admit),
+           "RECSVC_RELOAD_POLL_S": "0.5", "RECSVC_LOG_LEVEL": "WARNING",
            "RECSVC_STATE_URL": f"sqlite:///{OUT / 'serve-state.db'}"}
     for suffix in ("", "-wal", "-shm"):
         Path(f"{OUT / 'serve-state.db'}{suffix}").unlink(missing_ok=True)
@@ -214,7 +249,8 @@ def resolve_current(model_dir: Path) -> Path:
     return (model_dir / "current").resolve()
 
 
-def run_load(port: int, rpc: str, requests: Path, *, procs: int = 1, server_pid: int | None = None, **kw) -> Load:
+def run_load(port: int, rpc: str, requests: Path, *, generator: str, procs: int = 1, server_pid: int | None = None,
+             **kw) -> Load:
     """Run the generator in `procs` processes (each at rate/procs) and pool the results."""
     args = [f"--{k.replace('_', '-')}={v}" for k, v in kw.items() if k not in ("rate", "phases")]
     cpu0 = tree_cpu_s(server_pid) if server_pid else 0.0
@@ -225,8 +261,8 @@ def run_load(port: int, rpc: str, requests: Path, *, procs: int = 1, server_pid:
             extra.append(f"--rate={kw['rate'] / procs}")
         if "phases" in kw:
             extra.append("--phases=" + ",".join(f"{r / procs}:{d}" for r, d in kw["phases"]))
-        outs.append(subprocess.Popen([PY, "-m", "bench.serve_loadgen", f"--target=127.0.0.1:{port}",
-                                      f"--method={METHODS[rpc]}", f"--rpc={rpc}", f"--requests={requests}", *args, *extra],
+        outs.append(subprocess.Popen([*generator_command(generator, rpc, requests), f"--target=127.0.0.1:{port}",
+                                      f"--method={METHODS[rpc]}", *args, *extra],
                                      cwd=ROOT, stdout=subprocess.PIPE, text=True))
     results = [json.loads(p.communicate()[0]) for p in outs]
     server_cpu = tree_cpu_s(server_pid) - cpu0 if server_pid else 0.0  # includes the generator's connect
@@ -257,7 +293,7 @@ def measure_rpcs(rec_port: int, bare_port: int, requests: Path, args, rec_pid: i
     where the time goes better than the rate alone."""
     rows = []
     for rpc in METHODS:
-        common = dict(duration=args.duration, channels=args.channels, procs=args.procs)
+        common = dict(duration=args.duration, channels=args.channels, procs=args.procs, generator=args.generator)
         runs: dict[str, list[Load]] = {"bare_max": [], "rec_max": [], "bare_open": [], "rec_open": []}
         for _ in range(args.rounds):
             for conc in args.concurrency:  # each server's maximum over the levels, not at one level
@@ -301,9 +337,8 @@ def measure_rpcs(rec_port: int, bare_port: int, requests: Path, args, rec_pid: i
 def measure_swaps(port: int, model_dir: Path, versions: list[str], requests: Path, rate: float, args) -> dict:
     stop = Path(tempfile.mkdtemp()) / "stop"
     before = {pid: s.swaps for pid, s in worker_stats(port).items()}
-    gen = subprocess.Popen([PY, "-m", "bench.serve_loadgen", f"--target=127.0.0.1:{port}",
-                            f"--method={METHODS['complements']}", "--rpc=complements", f"--requests={requests}",
-                            "--mode=open", f"--rate={rate}", "--duration=600", f"--channels={args.channels}",
+    gen = subprocess.Popen([*generator_command(args.generator, "complements", requests), f"--target=127.0.0.1:{port}",
+                            f"--method={METHODS['complements']}", "--mode=open", f"--rate={rate}", "--duration=600", f"--channels={args.channels}",
                             f"--stop-file={stop}"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     time.sleep(1)
     t0 = time.perf_counter()
@@ -329,41 +364,59 @@ def measure_swaps(port: int, model_dir: Path, versions: list[str], requests: Pat
             "seconds": took}
 
 
-def measure_overload(port: int, requests: Path, sustainable: float, args) -> dict:
-    over, calm = 2 * sustainable, 0.5 * sustainable
+def measure_overload(port: int, requests: Path, sustainable: float, factor: float, served_us: float | None, args,
+                     server_pid: int | None = None) -> dict:
+    """`factor` x the sustainable rate for 3 s, then half the sustainable rate for 3 s."""
+    over, calm = factor * sustainable, 0.5 * sustainable
     load = run_load(port, "complements", requests, mode="open", phases=[(over, 3.0), (calm, 3.0)], timeout=5,
-                    channels=args.channels, procs=max(2, args.procs))
+                    channels=args.channels, procs=max(args.procs, 2 if args.generator == "python" else 1),
+                    generator=args.generator, server_pid=server_pid)
     after = [b for b in load.timeline if b[0] >= 3.0]
     bad = [b[0] for b in after if b[2] > 0 or b[3] > 50.0]
     off, lat, ok, lag = load.raw
     accepted = ok & (off < 3.0)
     rejected = load.codes.get("RESOURCE_EXHAUSTED", 0)
     pct = (lambda x, q: float(np.percentile(x[accepted], q))) if accepted.any() else (lambda x, q: float("nan"))
+    # What refusing costs: the server's CPU in this run less the answered calls at their
+    # closed-loop cost, per refused call. grpc's Python server spends a good part of an
+    # answered call's work to refuse one, which bounds what admission control can save.
+    refused_us = ((load.server_cpu_s * 1e6 - load.ok * served_us) / rejected) if served_us and rejected else None
     # From the scheduled start (the customer's view) and from the actual send (the server's
-    # share): on 2 shared cores the generator itself falls behind at this rate.
-    return {"offered": over, "accepted_per_s": accepted.sum() / 3.0, "accepted_p99_ms": pct(lat, 99),
+    # share), in case the generator itself falls behind.
+    return {"factor": factor, "offered": over, "accepted_per_s": accepted.sum() / 3.0, "accepted_p99_ms": pct(lat, 99),
+            "accepted_p50_ms": pct(lat, 50),
             "accepted_p99_from_send_ms": pct(lat - lag, 99), "generator_lag_p99_ms": pct(lag, 99),
             "resource_exhausted": rejected, "other_errors": sum(v for k, v in load.codes.items()
                                                                  if k not in ("OK", "RESOURCE_EXHAUSTED")),
-            "codes": load.codes,
+            "codes": load.codes, "refused_server_us": refused_us, "served_server_us": served_us,
             "recovery_s": round(max(bad) + 0.1 - 3.0, 1) if bad else 0.0, "timeline": load.timeline}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=2, help="server processes, both servers (default 2: both cores)")
-    ap.add_argument("--threads", type=int, default=2, help="handler threads per process, both servers (default 2)")
+    ap.add_argument("--threads", type=int, default=Config.threads,
+                    help=f"handler threads per process, both servers (default {Config.threads}, recsvc's)")
+    ap.add_argument("--max-concurrent-rpcs", type=int, default=Config.max_concurrent_rpcs,
+                    help=f"admission limit per process, both servers (default {Config.max_concurrent_rpcs}, recsvc's)")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per measurement (default 3)")
     ap.add_argument("--concurrency", type=lambda v: [int(x) for x in v.split(",")], default=[16, 48],
                     help="closed loop: calls in flight, comma-separated levels; each server's maximum throughput is "
                          "its best over the levels (default 16,48: a server whose calls wait longer needs more in "
                          "flight to reach its capacity)")
     ap.add_argument("--channels", type=int, default=4, help="connections per generator process")
-    ap.add_argument("--procs", type=int, default=1, help="generator processes (the overload phase uses at least 2)")
+    ap.add_argument("--procs", type=int, default=1,
+                    help="generator processes (with --generator python the overload phase uses at least 2)")
+    ap.add_argument("--generator", choices=["c", "python"], default="c",
+                    help="load generator: bench/loadgen.c (default; raw HTTP/2, a few us of CPU per call, compiled "
+                         "on first use) or bench/serve_loadgen.py (grpc.aio, ~200 us per call: on two cores it "
+                         "takes CPU from the server it measures)")
     ap.add_argument("--swaps", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=2, help="interleaved repetitions; the best counts")
     ap.add_argument("--swap-load", default="0.25,0.5", help="swap phase: shares of the sustainable rate, one run each")
     ap.add_argument("--phases", default="rpcs,swaps,overload", help="which measurements to run (comma-separated)")
+    ap.add_argument("--overload", default="1.25,1.5,2",
+                    help="overload phase: multiples of the sustainable rate, one 6 s run each (default 1.25,1.5,2)")
     ap.add_argument("--fresh", action="store_true", help="regenerate the synthetic bundles")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -371,9 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     versions, requests = prepare(model_dir, args.fresh)
     rec_port, bare_port = free_port(), free_port()
     load_avg = os.getloadavg()
-    rec, startup = start_recsvc(model_dir, rec_port, args.workers, args.threads)
+    rec, startup = start_recsvc(model_dir, rec_port, args.workers, args.threads, args.max_concurrent_rpcs)
     bare = subprocess.Popen([PY, "-m", "bench.serve_bare", "--port", str(bare_port), "--workers", str(args.workers),
-                             "--threads", str(args.threads)],
+                             "--threads", str(args.threads), "--max-concurrent-rpcs", str(args.max_concurrent_rpcs)],
                             cwd=ROOT)
     try:
         rss = rss_mb(rec.pid)
@@ -386,15 +439,18 @@ def main(argv: list[str] | None = None) -> int:
             sustainable = next(r["recsvc_max"] for r in rows if r["rpc"] == "complements")
         else:
             rows, sustainable = [], run_load(rec_port, "complements", requests, mode="closed", duration=args.duration,
-                                             concurrency=max(args.concurrency), channels=args.channels).throughput
-        swaps, overload = [], None
+                                             concurrency=max(args.concurrency), channels=args.channels,
+                                             generator=args.generator).throughput
+        swaps, overload = [], []
         if "swaps" in args.phases:
             for share in (float(x) for x in args.swap_load.split(",")):
                 print(f"model swaps under load ({share:.0%} of sustainable) ...", flush=True)
                 swaps.append(measure_swaps(rec_port, model_dir, versions, requests, share * sustainable, args))
         if "overload" in args.phases:
-            print("overload ...", flush=True)
-            overload = measure_overload(rec_port, requests, sustainable, args)
+            served_us = next((r["recsvc_server_us"] for r in rows if r["rpc"] == "complements"), None)
+            for factor in (float(x) for x in args.overload.split(",")):
+                print(f"overload ({factor:g}x sustainable) ...", flush=True)
+                overload.append(measure_overload(rec_port, requests, sustainable, factor, served_us, args, rec.pid))
         rss_after = rss_mb(rec.pid)
     finally:
         for p in (rec, bare):
@@ -428,12 +484,14 @@ def report(r: dict) -> str:
         lines.append(f"- model swaps under load ({x['rate']:.0f}/s complements): {x['swaps']} swaps in {x['seconds']:.0f} s, "
                      f"{x['requests']} requests, {x['failed']} failed {x['failed_by_code'] or ''}, "
                      f"p99 {x['p99_ms']:.1f} ms")
-    if o:
-        lines.append(f"- overload at {o['offered']:.0f}/s (2x sustainable): {o['accepted_per_s']:.0f}/s accepted with p99 "
-                     f"{o['accepted_p99_from_send_ms']:.1f} ms from send ({o['accepted_p99_ms']:.1f} ms from the "
-                     f"schedule; generator lag p99 {o['generator_lag_p99_ms']:.1f} ms), {o['resource_exhausted']} "
+    for o in o or []:
+        refused = (f"; server CPU per refused call ~{o['refused_server_us']:.0f} us (an answered one "
+                   f"{o['served_server_us']:.0f} us)") if o.get("refused_server_us") else ""
+        lines.append(f"- overload at {o['offered']:.0f}/s ({o['factor']:g}x sustainable): {o['accepted_per_s']:.0f}/s "
+                     f"accepted with p50 / p99 {o['accepted_p50_ms']:.1f} / {o['accepted_p99_ms']:.1f} ms from the "
+                     f"schedule (generator lag p99 {o['generator_lag_p99_ms']:.1f} ms), {o['resource_exhausted']} "
                      f"RESOURCE_EXHAUSTED, {o['other_errors']} other errors (all codes: {o.get('codes', '?')}); "
-                     f"recovered {o['recovery_s']:.1f} s after the load dropped")
+                     f"recovered {o['recovery_s']:.1f} s after the load dropped{refused}")
     lines.append(f"- start-up (process start to SERVING) {r['startup_s']:.1f} s; RSS {r['rss_mb']:.0f} MB after start, "
                  f"{r['rss_mb_end']:.0f} MB at the end")
     return "\n".join(lines)

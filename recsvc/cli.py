@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="address to listen on (default [::])")
     s.add_argument("--config", help="TOML or YAML file of configuration keys")
     s.add_argument("--workers", type=int, help="server processes sharing the port (default 1)")
-    s.add_argument("--threads", type=int, help="handler threads per process (default 4)")
+    s.add_argument("--threads", type=int, help="handler threads per process (default 1; see `recsvc config`)")
     s.add_argument("--state-url", help="sqlite:///path or postgresql://... (default: state.db in the model dir)")
     s.set_defaults(fn=cmd_serve)
 

@@ -44,9 +44,10 @@ class Config:
     port: int = _doc("port to listen on; 0 picks a free one (tests)", default=50051)
     workers: int = _doc("server processes sharing the port (SO_REUSEPORT); about one per core",
                         default=1)
-    threads: int = _doc("handler threads per process; handlers are short and hold the GIL, "
-                        "so more threads only contend with the thread that accepts calls",
-                        default=2)
+    threads: int = _doc("handler threads per process for the chatbot's calls (Admin calls have "
+                        "their own two); handlers are short and hold the GIL, so more threads "
+                        "only contend with the thread that takes calls off grpc's queue",
+                        default=1)
     max_concurrent_rpcs: int = _doc("requests admitted at once per process (running + queued); "
                                     "beyond it the answer is RESOURCE_EXHAUSTED at once, so "
                                     "queueing stays bounded under overload (100 x ~0.3 ms of "

@@ -13,15 +13,24 @@ start (stock and promotions can be managed before the first model arrives).
 Overload: grpc's `maximum_concurrent_rpcs` answers RESOURCE_EXHAUSTED at once for
 calls beyond `max_concurrent_rpcs` admitted ones, so the queue (and latency) stays
 bounded and the server recovers as soon as the load drops.
+Threads: the chatbot's calls run on `threads` handler threads (default 1). Handlers
+hold the GIL, so a second one adds no CPU; it only takes turns with the thread that
+takes calls off grpc's queue, and when that thread falls behind, calls wait inside
+grpc core where the admission limit cannot see them (seconds of latency under
+overload, then CANCELLED). Admin calls (a stock upload can take a second) and
+reflection run on a pool of their own, so they do not hold up a recommendation queued
+behind them.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
 import socket
 import threading
 import time
+import types
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -29,7 +38,7 @@ from datetime import datetime, timezone
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from recsvc import operations, wire
 from recsvc.answers import BadRequest, Live, bundle, complements, recommend, substitutes
@@ -211,12 +220,16 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     stats, metrics = HandlerStats(), Metrics()
     metrics.track_in_flight(lambda: stats.in_flight)
     executor = futures.ThreadPoolExecutor(config.threads, thread_name_prefix="recsvc-rpc")
+    # Admin, event reports (a store write) and reflection streams (open as long as a
+    # tool keeps them): never on the chatbot's handler thread
+    side = futures.ThreadPoolExecutor(4, thread_name_prefix="recsvc-side")
     server = grpc.server(executor, maximum_concurrent_rpcs=config.max_concurrent_rpcs,
                          options=[("grpc.so_reuseport", 1 if config.workers > 1 else 0)])
     calls = ServiceInterceptor(stats, metrics.observe_call)
-    _add_service(server, calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER),
-                 RECOMMENDER)
-    pb_grpc.add_AdminServicer_to_server(calls.instrument(AdminService(runtime, stats), ADMIN), server)
+    recommender = calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER)
+    _add_service(server, _on_pool(recommender, ["ReportEvents"], side), RECOMMENDER)
+    admin = calls.instrument(AdminService(runtime, stats), ADMIN)
+    pb_grpc.add_AdminServicer_to_server(_on_pool(admin, _methods(ADMIN), side), server)
     checker = health.HealthServicer(experimental_non_blocking=True,
                                     experimental_thread_pool=futures.ThreadPoolExecutor(1))
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
@@ -227,7 +240,10 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     runtime.on_swap(lambda live: metrics.model_swapped(live.model.version, _created(live.model.manifest)))
     runtime.on_reload_status(lambda why: (metrics.reload_status(why), checker.set(
         MODEL_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING if why else health_pb2.HealthCheckResponse.SERVING)))
-    reflection.enable_server_reflection(SERVICES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflector = reflection.ReflectionServicer(SERVICES + (health.SERVICE_NAME, reflection.SERVICE_NAME))
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        _on_pool(types.SimpleNamespace(ServerReflectionInfo=reflector.ServerReflectionInfo), ["ServerReflectionInfo"],
+                 side), server)
     port = server.add_insecure_port(f"{config.host}:{config.port}")
     if not port:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
@@ -235,6 +251,20 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     server.start()
     runtime.start()
     return RunningServer(server, port, runtime, checker, stats, metrics, metrics_port)
+
+
+def _methods(service: str) -> list[str]:
+    return [m.name for m in pb.DESCRIPTOR.services_by_name[service.rpartition(".")[2]].methods]
+
+
+def _on_pool(servicer, names: list[str], pool: futures.ThreadPoolExecutor):
+    """`servicer` with the methods `names` run on `pool` instead of the server's
+    handler threads (grpc reads a behaviour's `experimental_thread_pool`)."""
+    for name in names:
+        behavior = functools.partial(getattr(servicer, name))
+        behavior.experimental_thread_pool = pool
+        setattr(servicer, name, behavior)
+    return servicer
 
 
 def _add_service(server: grpc.Server, servicer, service: str) -> None:

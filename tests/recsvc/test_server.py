@@ -1,6 +1,7 @@
 """The real server on a free port, spoken to through a real channel."""
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
 import time
@@ -216,25 +217,54 @@ def sqlite_write_lock(path):
         conn.close()
 
 
+def _one_stock_level() -> pb.UpdateStockRequest:
+    return pb.UpdateStockRequest(levels=[pb.StockLevel(item_id="TEE-1", quantity=1)])
+
+
 def test_overload_is_refused_at_once_and_deadlines_are_honoured(tmp_path):
     write_apparel(tmp_path / "model")
-    with serving(tmp_path / "model", threads=1, max_concurrent_rpcs=3) as (running, c):
+    with serving(tmp_path / "model", max_concurrent_rpcs=6) as (running, c):
         with sqlite_write_lock(tmp_path / "model" / "state.db"):
-            slow = c.admin.UpdateStock.future(pb.UpdateStockRequest(levels=[pb.StockLevel(item_id="TEE-1", quantity=1)]),
-                                              timeout=30)
-            time.sleep(0.3)  # it holds the only handler thread now
+            stalled = [c.admin.UpdateStock.future(_one_stock_level(), timeout=30) for _ in range(4)]
+            time.sleep(0.3)  # they hold the four threads Admin calls run on
             t0 = time.monotonic()
-            e = rpc_error(lambda: c.recommender.GetComplements(pb.ComplementsRequest(item_ids=["JKT-1"]), timeout=0.3))
+            e = rpc_error(lambda: c.admin.UpdateStock(_one_stock_level(), timeout=0.3))
             assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED and time.monotonic() - t0 < 1
-            queued = c.recommender.GetComplements.future(pb.ComplementsRequest(item_ids=["JKT-1"]), timeout=30)
+            queued = c.admin.UpdateStock.future(_one_stock_level(), timeout=30)
             time.sleep(0.1)
-            t1 = time.monotonic()  # admitted: the stalled call, the expired one, the queued one
+            t1 = time.monotonic()  # admitted: the four stalled calls, the expired one, the queued one
             e = rpc_error(lambda: c.complements(["JKT-1"]))
             assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and time.monotonic() - t1 < 0.2
-        assert slow.result().applied == 1 and queued.result().items  # both finish once the stall ends
+        assert [f.result().applied for f in stalled + [queued]] == [1] * 5  # all finish once the stall ends
         assert c.complements(["JKT-1"]).items  # and the server recovers by itself
-        complements = {s.method: s for s in c.server_stats().methods}["/recsvc.v1.Recommender/GetComplements"]
-        assert complements.count == 2  # the queued one and the last one: the expired call never ran
+        updates = {s.method: s for s in c.server_stats().methods}["/recsvc.v1.Admin/UpdateStock"]
+        assert updates.count == 5  # the expired call never ran
+
+
+def test_a_stalled_admin_call_or_an_open_reflection_stream_does_not_hold_up_the_chatbot(tmp_path):
+    """The chatbot's calls have their own handler thread (one, by default): a stock
+    upload waiting on the store, or a tool keeping a reflection stream open, runs on
+    another pool."""
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    write_apparel(tmp_path / "model")
+    with serving(tmp_path / "model", threads=1) as (running, c):
+        with sqlite_write_lock(tmp_path / "model" / "state.db"):
+            stalled = c.admin.UpdateStock.future(_one_stock_level(), timeout=30)
+            with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+                ask = queue.Queue()
+                info = ch.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                                        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+                replies = info(iter(ask.get, None), timeout=30)
+                ask.put(reflection_pb2.ServerReflectionRequest(list_services=""))
+                assert next(replies).list_services_response.service  # open, and its handler waits for more
+                time.sleep(0.2)
+                t0 = time.monotonic()
+                assert c.complements(["JKT-1"]).items and c.recommend(user="C1").items
+                assert time.monotonic() - t0 < 1 and not stalled.done()
+                ask.put(None)
+        assert stalled.result().applied == 1
 
 
 def test_an_internal_error_fails_one_call_not_the_server():
