@@ -155,6 +155,11 @@ static void inflight_push(size_t c) {
 
 static void (*on_finish)(size_t call, double now);
 
+/* the reply of one call, kept (the balancing call's: which process answered) */
+static int capture_conn = -1;
+static uint32_t capture_sid;
+static buf_t captured;
+
 static void finish(size_t c, int code, double now) {
     call_t *k = &calls[c];
     if (k->code != CODE_PENDING) return;
@@ -165,7 +170,8 @@ static void finish(size_t c, int code, double now) {
     if (on_finish) on_finish(c, now);
 }
 
-static void send_now(conn_t *cn, int ci, size_t c, double now) {
+static void send_frames(conn_t *cn, int ci, size_t c, double now, const buf_t *hb, const unsigned char *body,
+                        uint32_t len) {
     call_t *k = &calls[c];
     uint32_t sid = cn->next_sid;
     cn->next_sid += 2;
@@ -177,17 +183,21 @@ static void send_now(conn_t *cn, int ci, size_t c, double now) {
     }
     cn->stream_call[slot] = c;
     cn->n_streams = slot + 1;
-    uint32_t b = (uint32_t)(c % n_bodies);
-    frame_header(&cn->out, header_block.len, 1, 0x4, sid);            /* HEADERS, END_HEADERS */
-    buf_put(&cn->out, header_block.p, header_block.len);
-    frame_header(&cn->out, body_len[b], 0, 0x1, sid);                /* DATA, END_STREAM */
-    buf_put(&cn->out, bodies[b], body_len[b]);
-    cn->send_window -= body_len[b];
+    frame_header(&cn->out, hb->len, 1, 0x4, sid);            /* HEADERS, END_HEADERS */
+    buf_put(&cn->out, hb->p, hb->len);
+    frame_header(&cn->out, len, 0, 0x1, sid);                /* DATA, END_STREAM */
+    buf_put(&cn->out, body, len);
+    cn->send_window -= len;
     cn->open_streams++;
     k->sid = sid;
     k->conn = ci;
     k->sent = now;
     inflight_push(c);
+}
+
+static void send_now(conn_t *cn, int ci, size_t c, double now) {
+    uint32_t b = (uint32_t)(c % n_bodies);
+    send_frames(cn, ci, c, now, &header_block, bodies[b], body_len[b]);
 }
 
 static void start_call(size_t c, int ci, double now) {
@@ -320,6 +330,7 @@ static void on_frame(conn_t *cn, int ci, uint8_t type, uint8_t flags, uint32_t s
                      uint32_t len, double now) {
     switch (type) {
     case 0: /* DATA: the response message, not parsed; keep the window open */
+        if (ci == capture_conn && sid == capture_sid) buf_put(&captured, p, len);
         cn->received += len;
         if (cn->received > (1u << 24)) {
             unsigned char w[4] = {cn->received >> 24, cn->received >> 16, cn->received >> 8, cn->received};
@@ -519,16 +530,50 @@ static void lit(buf_t *b, unsigned char first, const char *name, const char *val
     buf_put(b, value, strlen(value));
 }
 
+static void step(double t0, double until);
+
+/* Which process answers connection `ci`: field 1 (a varint: ServerStats.pid) of the reply
+   to `hb`'s method, called with an empty message. 0 when the reply has none. */
+static uint64_t ask_pid(int ci, const buf_t *hb, double t0) {
+    static const unsigned char empty[5] = {0, 0, 0, 0, 0};
+    size_t k = new_call(now_s() - t0, 0);
+    outstanding++;
+    captured.len = 0;
+    capture_conn = ci;
+    capture_sid = conns[ci].next_sid;
+    send_frames(&conns[ci], ci, k, now_s() - t0, hb, empty, 5);
+    while (calls[k].code == CODE_PENDING) step(t0, now_s() - t0 + 0.05);
+    capture_conn = -1;
+    if (calls[k].code != 0) {
+        fprintf(stderr, "loadgen: the balancing call failed: %s\n",
+                calls[k].code < 17 ? CODE_NAMES[calls[k].code] : "no grpc-status in the answer");
+        exit(1);
+    }
+    const unsigned char *p = captured.p + 5, *end = captured.p + captured.len;
+    while (captured.len > 5 && p < end) {  /* protobuf: tag varint, then the field */
+        uint64_t tag = 0, v = 0;
+        for (int shift = 0; p < end && shift < 64; shift += 7) { tag |= (uint64_t)(*p & 0x7f) << shift; if (!(*p++ & 0x80)) break; }
+        if ((tag & 7) != 0) break;  /* pid comes first, as a varint; anything else: give up */
+        for (int shift = 0; p < end && shift < 64; shift += 7) { v |= (uint64_t)(*p & 0x7f) << shift; if (!(*p++ & 0x80)) break; }
+        if (tag >> 3 == 1) return v;
+    }
+    return 0;
+}
+
 static void usage(void) {
     fputs("usage: loadgen --target HOST:PORT --method /pkg.Service/Method --requests FILE\n"
           "  [--mode closed|open] [--concurrency N] [--rate R] [--duration S] [--channels N]\n"
-          "  [--timeout S] [--phases RATE:SECONDS,...] [--stop-file PATH]\n", stderr);
+          "  [--timeout S] [--phases RATE:SECONDS,...] [--stop-file PATH]\n"
+          "  [--balance-method /pkg.Service/Stats --workers N]: spread the connections evenly over N\n"
+          "    server processes sharing the port (SO_REUSEPORT hashes connections to them at random);\n"
+          "    the method's reply carries the process id in field 1\n", stderr);
     exit(2);
 }
 
 int main(int argc, char **argv) {
     const char *target = NULL, *method = NULL, *requests = NULL, *mode = "closed", *phases_s = NULL, *stop = NULL;
-    int concurrency = 16, channels = 4;
+    const char *balance = NULL;
+    int concurrency = 16, channels = 4, workers = 1;
     double rate = 1000, duration = 3;
     for (int i = 1; i < argc; i++) {
         char *a = argv[i], *v = strchr(a, '=');
@@ -544,6 +589,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--timeout")) timeout_s = atof(v);
         else if (!strcmp(a, "--phases")) phases_s = v;
         else if (!strcmp(a, "--stop-file")) stop = v;
+        else if (!strcmp(a, "--balance-method")) balance = v;
+        else if (!strcmp(a, "--workers")) workers = atoi(v);
         else if (!strcmp(a, "--rpc")) continue;  /* the Python generator's; the file holds one RPC's requests */
         else usage();
     }
@@ -568,12 +615,46 @@ int main(int argc, char **argv) {
     lit(&header_block, 0x00, "te", "trailers");
     lit(&header_block, 0x00, "grpc-timeout", grpc_timeout);
 
-    n_conns = channels;
-    for (int i = 0; i < n_conns; i++) conn_open(i, host, port);
+    double t0 = now_s();
+    uint64_t pids[MAX_CONN] = {0};
+    if (balance && workers > 1) {
+        /* keep channels / workers connections to each process; close the others */
+        if (channels % workers) usage();
+        buf_t hb = {0};
+        c = 0x83; buf_put(&hb, &c, 1);
+        c = 0x86; buf_put(&hb, &c, 1);
+        lit(&hb, 0x04, NULL, balance);
+        lit(&hb, 0x01, NULL, target);
+        lit(&hb, 0x00, "content-type", "application/grpc");
+        lit(&hb, 0x00, "te", "trailers");
+        uint64_t seen[MAX_CONN];
+        int per[MAX_CONN] = {0}, n_seen = 0, kept = 0, tries = 0;
+        while (kept < channels) {
+            if (++tries > 40 * channels) {
+                fprintf(stderr, "loadgen: %d connections did not reach %d processes evenly (%d seen)\n", tries - 1,
+                        workers, n_seen);
+                return 1;
+            }
+            n_conns = kept + 1;
+            conn_open(kept, host, port);
+            uint64_t pid = ask_pid(kept, &hb, t0);
+            int w = 0;
+            while (w < n_seen && seen[w] != pid) w++;
+            if (w == n_seen && n_seen < workers) seen[n_seen++] = pid;
+            if (w < n_seen && per[w] < channels / workers) {
+                per[w]++;
+                pids[kept++] = pid;
+            } else {
+                conn_close(kept, now_s() - t0);
+            }
+        }
+    } else {
+        n_conns = channels;
+        for (int i = 0; i < n_conns; i++) conn_open(i, host, port);
+    }
 
     /* connect every connection with one call before the clock starts: any answer from the
        service will do (another generator may already overload it: RESOURCE_EXHAUSTED) */
-    double t0 = now_s();
     for (int i = 0; i < n_conns; i++) {
         size_t k = new_call(now_s() - t0, 0);
         start_call(k, i, now_s() - t0);
@@ -642,7 +723,9 @@ int main(int argc, char **argv) {
     double cpu = cpu_s() - cpu0;
 
     /* JSON, as bench/serve_loadgen.py writes it */
-    printf("{\"elapsed\": %.6f, \"cpu_s\": %.6f, \"offsets\": [", end_t, cpu);
+    printf("{\"elapsed\": %.6f, \"cpu_s\": %.6f, \"pids\": [", end_t, cpu);
+    for (int j = 0; j < n_conns; j++) printf(j ? ",%llu" : "%llu", (unsigned long long)pids[j]);
+    printf("], \"offsets\": [");
     for (size_t j = 0; j < n_calls; j++) printf(j ? ",%.6f" : "%.6f", calls[j].scheduled);
     printf("], \"latencies\": [");
     for (size_t j = 0; j < n_calls; j++) {

@@ -53,10 +53,19 @@ class Bare(pb_grpc.RecommenderServicer):
         return BUNDLE
 
 
+class BareAdmin(pb_grpc.AdminServicer):
+    """Only which process answers: the load generator spreads its connections over the
+    worker processes with it, as it does against recsvc."""
+
+    def GetServerStats(self, request, context):
+        return pb.ServerStats(pid=os.getpid())
+
+
 def serve_one(port: int, threads: int, max_concurrent: int, reuse: bool) -> None:
     server = grpc.server(futures.ThreadPoolExecutor(threads), maximum_concurrent_rpcs=max_concurrent,
                          options=[("grpc.so_reuseport", int(reuse))])
     pb_grpc.add_RecommenderServicer_to_server(Bare(), server)
+    pb_grpc.add_AdminServicer_to_server(BareAdmin(), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     stop = threading.Event()

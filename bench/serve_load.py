@@ -129,11 +129,20 @@ def build_loadgen(out: Path = OUT) -> Path:
     return exe
 
 
-def generator_command(kind: str, rpc: str, requests: Path) -> list[str]:
-    """argv of one generator process for `rpc` (both take the same options)."""
-    if kind == "c":
-        return [str(build_loadgen()), f"--requests={requests.with_name(f'serve-requests-{rpc}.bin')}"]
-    return [PY, "-m", "bench.serve_loadgen", f"--rpc={rpc}", f"--requests={requests}"]
+@dataclass(frozen=True)
+class Generator:
+    """Which load generator, and how many server processes to spread its connections over."""
+    kind: str  # "c" (bench/loadgen.c) or "python" (bench/serve_loadgen.py)
+    workers: int = 1
+
+    def command(self, rpc: str, requests: Path) -> list[str]:
+        """argv of one generator process for `rpc` (both take the same options)."""
+        if self.kind == "python":
+            return [PY, "-m", "bench.serve_loadgen", f"--rpc={rpc}", f"--requests={requests}"]
+        argv = [str(build_loadgen()), f"--requests={requests.with_name(f'serve-requests-{rpc}.bin')}"]
+        if self.workers > 1:  # an even share of the connections for each worker, whatever SO_REUSEPORT draws
+            argv += ["--balance-method=/recsvc.v1.Admin/GetServerStats", f"--workers={self.workers}"]
+        return argv
 
 
 def rss_mb(pid: int) -> float:
@@ -249,7 +258,7 @@ def resolve_current(model_dir: Path) -> Path:
     return (model_dir / "current").resolve()
 
 
-def run_load(port: int, rpc: str, requests: Path, *, generator: str, procs: int = 1, server_pid: int | None = None,
+def run_load(port: int, rpc: str, requests: Path, *, generator: Generator, procs: int = 1, server_pid: int | None = None,
              **kw) -> Load:
     """Run the generator in `procs` processes (each at rate/procs) and pool the results."""
     args = [f"--{k.replace('_', '-')}={v}" for k, v in kw.items() if k not in ("rate", "phases")]
@@ -261,7 +270,7 @@ def run_load(port: int, rpc: str, requests: Path, *, generator: str, procs: int 
             extra.append(f"--rate={kw['rate'] / procs}")
         if "phases" in kw:
             extra.append("--phases=" + ",".join(f"{r / procs}:{d}" for r, d in kw["phases"]))
-        outs.append(subprocess.Popen([*generator_command(generator, rpc, requests), f"--target=127.0.0.1:{port}",
+        outs.append(subprocess.Popen([*generator.command(rpc, requests), f"--target=127.0.0.1:{port}",
                                       f"--method={METHODS[rpc]}", *args, *extra],
                                      cwd=ROOT, stdout=subprocess.PIPE, text=True))
     results = [json.loads(p.communicate()[0]) for p in outs]
@@ -293,7 +302,7 @@ def measure_rpcs(rec_port: int, bare_port: int, requests: Path, args, rec_pid: i
     where the time goes better than the rate alone."""
     rows = []
     for rpc in METHODS:
-        common = dict(duration=args.duration, channels=args.channels, procs=args.procs, generator=args.generator)
+        common = dict(duration=args.duration, channels=args.channels, procs=args.procs, generator=args.load)
         runs: dict[str, list[Load]] = {"bare_max": [], "rec_max": [], "bare_open": [], "rec_open": []}
         for _ in range(args.rounds):
             for conc in args.concurrency:  # each server's maximum over the levels, not at one level
@@ -337,7 +346,7 @@ def measure_rpcs(rec_port: int, bare_port: int, requests: Path, args, rec_pid: i
 def measure_swaps(port: int, model_dir: Path, versions: list[str], requests: Path, rate: float, args) -> dict:
     stop = Path(tempfile.mkdtemp()) / "stop"
     before = {pid: s.swaps for pid, s in worker_stats(port).items()}
-    gen = subprocess.Popen([*generator_command(args.generator, "complements", requests), f"--target=127.0.0.1:{port}",
+    gen = subprocess.Popen([*args.load.command("complements", requests), f"--target=127.0.0.1:{port}",
                             f"--method={METHODS['complements']}", "--mode=open", f"--rate={rate}", "--duration=600", f"--channels={args.channels}",
                             f"--stop-file={stop}"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     time.sleep(1)
@@ -369,8 +378,8 @@ def measure_overload(port: int, requests: Path, sustainable: float, factor: floa
     """`factor` x the sustainable rate for 3 s, then half the sustainable rate for 3 s."""
     over, calm = factor * sustainable, 0.5 * sustainable
     load = run_load(port, "complements", requests, mode="open", phases=[(over, 3.0), (calm, 3.0)], timeout=5,
-                    channels=args.channels, procs=max(args.procs, 2 if args.generator == "python" else 1),
-                    generator=args.generator, server_pid=server_pid)
+                    channels=args.channels, procs=max(args.procs, 2 if args.load.kind == "python" else 1),
+                    generator=args.load, server_pid=server_pid)
     after = [b for b in load.timeline if b[0] >= 3.0]
     bad = [b[0] for b in after if b[2] > 0 or b[3] > 50.0]
     off, lat, ok, lag = load.raw
@@ -419,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="overload phase: multiples of the sustainable rate, one 6 s run each (default 1.25,1.5,2)")
     ap.add_argument("--fresh", action="store_true", help="regenerate the synthetic bundles")
     args = ap.parse_args(argv)
+    if args.generator == "c" and args.channels % args.workers:
+        ap.error(f"--channels ({args.channels}) must be a multiple of --workers ({args.workers})")
+    args.load = Generator(args.generator, args.workers)
     OUT.mkdir(parents=True, exist_ok=True)
     model_dir = OUT / "serve-model"
     versions, requests = prepare(model_dir, args.fresh)
@@ -440,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             rows, sustainable = [], run_load(rec_port, "complements", requests, mode="closed", duration=args.duration,
                                              concurrency=max(args.concurrency), channels=args.channels,
-                                             generator=args.generator).throughput
+                                             generator=args.load).throughput
         swaps, overload = [], []
         if "swaps" in args.phases:
             for share in (float(x) for x in args.swap_load.split(",")):

@@ -57,6 +57,10 @@ class Config:
     reload_poll_s: float = _doc("how often `current` is checked for a new bundle (a readlink: "
                                 "cheap; a new version answers within about this plus its load time)",
                                 default=1.0)
+    reload_cpu_share: float = _doc("while a model serves, the share of a worker's time that loading "
+                                   "the next one may take (0-1]: the rest answers requests, so a swap "
+                                   "under load does not overflow the admission limit; a 100k-product "
+                                   "bundle takes ~0.8 s of CPU, ~3 s to swap at 0.3", default=0.3)
     refresh_s: float = _doc("how often stock and promotions written by other replicas (or "
                             "other worker processes) are pulled in", default=1.0)
     slow_refresh_s: float = _doc("how often price overrides written by other replicas are "
@@ -120,6 +124,7 @@ class Config:
         need(self.log_format in ("text", "json"), "log_format", "must be text or json")
         need(self.workers >= 1, "workers", "must be >= 1")
         need(self.threads >= 1, "threads", "must be >= 1")
+        need(0 < self.reload_cpu_share <= 1, "reload_cpu_share", "must be in (0, 1]")
         need(self.max_concurrent_rpcs >= self.threads, "max_concurrent_rpcs",
              f"must be >= threads ({self.threads})")
         for key in ("grace_s", "reload_poll_s", "refresh_s", "slow_refresh_s", "experiments_refresh_s"):

@@ -8,10 +8,11 @@ by numpy with the GIL mostly released.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
+
+from recsvc.pacing import pause
 
 _CHUNK = 20_000  # batch lookups in slices, handing the GIL over in between
 
@@ -60,7 +61,7 @@ class IdIndex(Mapping[str, int]):
             hit = fits & (self._sorted[pos] == same)
             out[lo:lo + _CHUNK][hit] = self._order[pos[hit]]
             if lo + _CHUNK < len(keys):  # only between slices: a short list returns at once
-                time.sleep(0.001)
+                pause()
         return out
 
     def has_duplicates(self) -> bool:

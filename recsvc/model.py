@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recsvc.idindex import IdIndex
+from recsvc.pacing import pause
 from training.bundle import BundleError, load_bundle
 
 # Catalog columns with a fixed meaning; every other column is a variant attribute.
@@ -186,7 +187,7 @@ def _strings(col: pd.Series) -> np.ndarray:
     parts = []
     for lo in range(0, len(col), _CHUNK):
         parts.append(col.iloc[lo:lo + _CHUNK].astype("string").fillna("").to_numpy(dtype=str))
-        time.sleep(0.001)  # a window for request threads, not just a chance
+        pause()  # a window for request threads (recsvc.pacing), not just a chance
     return np.concatenate(parts) if parts else np.empty(0, dtype=str)
 
 
@@ -198,11 +199,13 @@ def load_model(path: str | Path, *, verify: bool = True) -> Model:
     t0 = time.perf_counter()
     # Read into memory rather than mmap: a request must never wait on a page fault, and
     # a freshly swapped-in model would otherwise fault on its first requests.
-    b = load_bundle(path, verify=verify, mmap=False)
+    b = load_bundle(path, verify=verify, mmap=False, pause=pause)
     a, path = b.arrays, b.path
     _validate(a, path)
+    pause()
     product_ids = np.asarray(a["product_ids"], dtype=str)
     product_index = IdIndex(product_ids)
+    pause()
     _check(not product_index.has_duplicates(), path, "product_ids are not unique")
     category_names = [str(s) for s in a["category_names"].tolist()]
     P, C = len(product_ids), len(category_names)
@@ -212,6 +215,7 @@ def load_model(path: str | Path, *, verify: bool = True) -> Model:
     _check(not missing, path, f"catalog.parquet lacks column(s) {', '.join(missing)}")
     variant_ids = _strings(cat["item_id"])
     variant_index = IdIndex(variant_ids)
+    pause()
     _check(not variant_index.has_duplicates(), path, "catalog item_ids are not unique")
     variant_product_ids = _strings(cat["product_id"]) if "product_id" in cat.columns else variant_ids
     variant_product = product_index.codes(variant_product_ids).astype(np.int32)
@@ -220,7 +224,9 @@ def load_model(path: str | Path, *, verify: bool = True) -> Model:
                                     f"{variant_product_ids[unknown[:3]].tolist()}")
     counts = np.bincount(variant_product, minlength=P)
     _check(bool(np.all(counts > 0)), path, "some product_ids have no catalog row")
+    pause()
     product_variants = np.argsort(variant_product, kind="stable").astype(np.int32)
+    pause()
     indptr = np.zeros(P + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
 
@@ -236,11 +242,14 @@ def load_model(path: str | Path, *, verify: bool = True) -> Model:
         names, codes = np.unique(values, return_inverse=True)
         codes = np.where(values == "", -1, codes).astype(np.int32)
         attributes[str(col)] = Attribute(codes=codes, values={str(v): i for i, v in enumerate(names) if v})
+        pause()
 
     popularity = np.asarray(a["popularity"], dtype=np.float32)
     product_category = np.asarray(a["product_category"], dtype=np.int32)
     popular_order = np.argsort(-popularity, kind="stable").astype(np.int32)
+    pause()
     by_category = popular_order[np.argsort(product_category[popular_order], kind="stable")]
+    pause()
     cat_indptr = np.zeros(C + 1, np.int64)
     np.cumsum(np.bincount(product_category, minlength=C), out=cat_indptr[1:])
     user_index = IdIndex(np.asarray(a["user_ids"], dtype=str))
@@ -267,5 +276,6 @@ def load_model(path: str | Path, *, verify: bool = True) -> Model:
         loaded_at=datetime.now(timezone.utc), load_seconds=time.perf_counter() - t0,
     )
     for lists in ("product_category_list", "product_id_list", "product_title_list"):
+        pause()
         getattr(model, lists)  # built here, not in the first request after a swap
     return model

@@ -34,6 +34,7 @@ from recsvc.experiments_service import ExperimentRuntime
 from recsvc.fast import kernel_for
 from recsvc.inventory import Inventory
 from recsvc.model import Holder, Model, load_model
+from recsvc.pacing import pause, paced
 from recsvc.prices import Prices
 from recsvc.promotions import PromotionBook
 from recsvc.store import Store, open_store
@@ -154,11 +155,13 @@ class Runtime:
                 return ReloadResult(False, previous, previous, f"{target} was refused: {self.status.last_error}")
             t0 = time.perf_counter()
             try:
-                with _one_loader_at_a_time(self.model_dir):
+                # while a model serves, the load keeps to its share of the worker (recsvc.pacing)
+                share = self.config.reload_cpu_share if live is not None else 1.0
+                with _one_loader_at_a_time(self.model_dir), paced(share):
                     model = load_model(self.model_dir, verify=self.config.verify_checksums)
-                    time.sleep(0.05)  # let requests queued behind the load drain between stages
+                    pause()
                     new = make_live(model, self.store, self.promotions, self.config)
-                    time.sleep(0.05)
+                    pause()
                     smoke_test(new)
             except Exception as e:  # any failure to load keeps the old model serving
                 return self._refuse(previous, target, f"{type(e).__name__}: {e}" if not isinstance(e, BundleError) else str(e))

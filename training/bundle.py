@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,11 +70,12 @@ class Bundle:
         return str(self.manifest["id"])
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, pause: Callable[[], None] = lambda: None) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
+            pause()
     return h.hexdigest()
 
 
@@ -217,8 +219,12 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise BundleError(f"unreadable manifest in {bundle_dir}: {e}; retrain or promote another version") from e
 
 
-def load_bundle(path: str | Path, *, verify: bool = True, mmap: bool = True) -> Bundle:
-    """Load a bundle, refusing unknown formats and (with `verify`) checksum mismatches."""
+def load_bundle(path: str | Path, *, verify: bool = True, mmap: bool = True,
+                pause: Callable[[], None] = lambda: None) -> Bundle:
+    """Load a bundle, refusing unknown formats and (with `verify`) checksum mismatches.
+
+    `pause()` is called between files and checksum slices (a server loading while it
+    answers requests hands the GIL over there)."""
     bundle_dir = resolve(path)
     manifest = read_manifest(bundle_dir)
     fmt = manifest.get("format_version")
@@ -236,7 +242,7 @@ def load_bundle(path: str | Path, *, verify: bool = True, mmap: bool = True) -> 
         fpath = bundle_dir / fname
         if not fpath.is_file():
             raise BundleError(f"bundle {bundle_dir} is missing {fname}; retrain or promote another version")
-        if verify and _sha256(fpath) != digest:
+        if verify and _sha256(fpath, pause) != digest:
             raise BundleError(f"checksum mismatch for {fpath}: the file is corrupt; retrain or "
                               "promote another version (`recsvc-train rollback`)")
         try:
@@ -246,4 +252,5 @@ def load_bundle(path: str | Path, *, verify: bool = True, mmap: bool = True) -> 
                 tables[fname[:-8]] = pd.read_parquet(fpath)
         except Exception as e:  # numpy/pyarrow raise many types for damaged files
             raise BundleError(f"cannot read {fpath}: {e}; retrain or promote another version") from e
+        pause()
     return Bundle(path=bundle_dir, manifest=manifest, arrays=arrays, tables=tables)

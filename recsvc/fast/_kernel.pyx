@@ -26,7 +26,7 @@ from libc.stdio cimport snprintf
 from libc.math cimport fabs
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
-import time
+from recsvc.pacing import pause
 from decimal import Decimal
 
 import numpy as np
@@ -134,7 +134,7 @@ cdef class Strings:
                 memcpy(out + (o[lo + i] - o[lo]), s, size)
             parts.append(bytes(buf))
             if lo + _CHUNK < n:
-                time.sleep(0.001)
+                pause()  # recsvc.pacing: a window, and the load's budget
         self.data = b"".join(parts)
         self.p = self.data
         self.offsets = off
@@ -416,10 +416,14 @@ cdef class Kernel:
         self.comp_score = np.ascontiguousarray(model.complements_score, dtype=np.float32)
         self.subs_idx = i32(model.substitutes_idx)
         self.subs_score = np.ascontiguousarray(model.substitutes_score, dtype=np.float32)
+        pause()
         self.product_ids = Strings(model.product_id_list)
+        pause()
         self.titles = Strings(model.product_title_list)
+        pause()
         self.categories = Strings(list(model.category_names))
         self.variant_ids = Strings(model.variant_ids)
+        pause()
         same_ok = set(config.complements_same_category)
         self.own_blocked = np.array([name not in same_ok for name in model.category_names] or [0], np.uint8)
         self.category_index = dict(model.category_index)
@@ -430,6 +434,7 @@ cdef class Kernel:
         self.cat_comp_idx = i32(model.category_complements_idx)
         self.cat_comp_score = np.ascontiguousarray(model.category_complements_score, dtype=np.float32)
         self.users = IdSearch(model.user_index)
+        pause()
         self.ui_indptr = np.ascontiguousarray(model.user_items_indptr, dtype=np.int64)
         self.ui_indices = i32(model.user_items_indices)
         self.popular_order = i32(model.popular_order)
