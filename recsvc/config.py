@@ -63,7 +63,8 @@ class Config:
     reload_cpu_share: float = _doc("while a model serves, the share of a worker's time that loading "
                                    "the next one may take (0-1]: the rest answers requests, so a swap "
                                    "under load does not overflow the admission limit; a 100k-product "
-                                   "bundle takes ~0.8 s of CPU, ~3 s to swap at 0.3", default=0.3)
+                                   "bundle takes ~0.8 s of CPU: a swap in 3-4 s at 0.5 on a saturated "
+                                   "worker", default=0.5)
     refresh_s: float = _doc("how often stock and promotions written by other replicas (or "
                             "other worker processes) are pulled in", default=1.0)
     slow_refresh_s: float = _doc("how often price overrides written by other replicas are "
