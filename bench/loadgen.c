@@ -492,14 +492,14 @@ static void step(double t0, double until) {
     }
 }
 
-/* closed loop: a finished call starts the next one on the same connection */
+/* closed loop: a finished call starts the next one on the same connection (a caller
+   keeps its connection, so a slower server process does not collect more callers) */
 static double closed_end, closed_t0;
-static size_t closed_next_conn;
 static void closed_on_finish(size_t c, double now) {
-    (void)c;
-    if (now < closed_end && !interrupted) {
+    int ci = calls[c].conn;
+    if (now < closed_end && !interrupted && ci >= 0) {
         size_t k = new_call(now, 0);
-        start_call(k, (int)(closed_next_conn++ % (size_t)n_conns), now);
+        start_call(k, ci, now);
     }
 }
 
