@@ -17,9 +17,9 @@ Threads: the chatbot's calls run on `threads` handler threads (default 1). Handl
 hold the GIL, so a second one adds no CPU; it only takes turns with the thread that
 takes calls off grpc's queue, and when that thread falls behind, calls wait inside
 grpc core where the admission limit cannot see them (seconds of latency under
-overload, then CANCELLED). Admin calls (a stock upload can take a second) and
-reflection run on a pool of their own, so they do not hold up a recommendation queued
-behind them.
+overload, then CANCELLED). Admin calls (a stock upload can take a second), event
+reports and reflection streams run on a pool of their own, so they do not hold up a
+recommendation queued behind them.
 """
 from __future__ import annotations
 
