@@ -89,6 +89,18 @@ def test_own_writes_do_not_hide_earlier_writes_of_others(store_url):
         assert mine.variant_stock.tolist() == [True, True, False, False]
 
 
+def test_an_own_write_right_after_what_was_pulled_is_not_read_back(store_url):
+    with open_store(store_url) as s1, open_store(store_url) as s2:
+        mine, theirs = inventory(s1), inventory(s2)
+        seq = mine.apply([StockUpdate("hat", 0)])
+        assert mine.seq == seq  # nothing can lie between what it had and its own write
+        theirs.apply([StockUpdate("scarf", 0)])
+        later = mine.apply([StockUpdate("jacket-M", 0)])
+        assert mine.seq == seq  # theirs came in between: not skipped
+        assert mine.refresh() == later
+        assert mine.variant_stock.tolist() == [False, True, False, False]
+
+
 def test_readers_keep_a_consistent_snapshot_while_a_writer_publishes(store):
     inv = inventory(store)
     before = inv.view()
