@@ -31,7 +31,7 @@ from decimal import Decimal
 
 import numpy as np
 
-_CHUNK = 20_000  # strings encoded between GIL hand-overs while a model loads
+_CHUNK = 5_000  # strings encoded between GIL hand-overs while a model loads (~1 ms each)
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
@@ -1048,7 +1048,8 @@ cdef class Kernel:
         cdef _Request r = self._parse(request, [a], None, "max_items", 1)
         if r is None:
             return None
-        covers = [self._promotion(p)[1] for p in active]  # (min_items, variants, products, categories)
+        promos = [self._promotion(p) for p in active]
+        covers = [cached[1] for cached in promos]  # (min_items, variants, products, categories)
         if None in covers:
             return None
         r.f.include_oos = 0  # a bundle is bought now: its complements must be in stock
@@ -1104,7 +1105,7 @@ cdef class Kernel:
             else:
                 cents_ok = False
         if covers:
-            priced = self._price_in_cents(active, matched, n_chosen + 1, total_cents) if cents_ok else None
+            priced = self._price_in_cents(promos, matched, n_chosen + 1, total_cents) if cents_ok else None
             if priced is None:  # prices or promotion values Decimal holds otherwise: its own pricing
                 priced = self._price_bundle(&r.f, request.item_id, a, v, &pk, chosen, n_chosen, active, now)
             list_price, bundle_price, saving = priced.list_price, priced.bundle_price, priced.saving
@@ -1146,14 +1147,17 @@ cdef class Kernel:
         return PyBytes_FromStringAndSize(w.out.p, w.out.n), tuple([pk.reasons[chosen[i]] for i in range(n_chosen)])
 
     cdef tuple _promotion(self, p):
-        """(p, the codes it names, its message, its end), made once per Promotion object
+        """(p, the codes it names, its message, its end, its value and cap as exact
+        decimals, its rank after priority and saving), made once per Promotion object
         (the book re-reads its promotions as new objects every few seconds). The codes:
         (min_items, variants, products, categories), or None when an id is one only
         Python can look up."""
         got = self._promotions.get(id(p))
         if got is None or got[0] is not p:
             got = (p, self._coverage(p), self._wire.promotion_message(p).SerializeToString(),
-                   self._wire.timestamp(p.ends_at).SerializeToString())
+                   self._wire.timestamp(p.ends_at).SerializeToString(),
+                   (_decimal_parts(p.value), None if p.cap is None else _decimal_parts(p.cap)),
+                   (-p.ends_at.timestamp(), p.id))
             if len(self._promotions) >= 256:
                 self._promotions = {}  # replaced whole: another thread may be reading it
             self._promotions[id(p)] = got
@@ -1190,45 +1194,28 @@ cdef class Kernel:
                                           self.model.category_names[self.product_category[p]], self._price(f, p, q)))
         return self._price_lines(active, lines, now)
 
-    cdef object _price_in_cents(self, list active, list matched, int n_lines, int64_t cents):
+    cdef object _price_in_cents(self, list promos, list matched, int n_lines, int64_t cents):
         """recsvc.promotions.price_bundle for lines priced in whole cents (`cents` in
         all), in exact integer arithmetic: the best promotion that applies (priority,
         saving, the earliest end, id), its saving capped and rounded half up to cents.
-        None when Decimal's 28 digits could round the product: then Python prices it."""
+        `promos`: the active promotions as `_promotion` caches them. None when Decimal's
+        28 digits could round the product: then Python prices it."""
         best = best_p = None
         saving = 0
-        for p, named in zip(active, matched):
+        for got, named in zip(promos, matched):
+            p = got[0]
             if not named or n_lines < p.min_items:  # promotion_applies
                 continue
-            s = self._saving_cents(p, cents)
+            s = _saving_cents(p.kind, got[4], cents)
             if s is None:
                 return None
-            key = (p.priority, s, -p.ends_at.timestamp(), p.id)
+            key = (p.priority, s) + got[5]
             if best is None or key > best:
                 best, best_p, saving = key, p, s
         total = int(cents)  # Python ints: exact, and `/` is a correctly rounded division
         if best_p is None:
             return self._PricedBundle(total / 100, total / 100, 0.0, None, None)
         return self._PricedBundle(total / 100, (total - saving) / 100, saving / 100, best_p, best_p.ends_at)
-
-    cdef object _saving_cents(self, p, int64_t cents):
-        """recsvc.promotions.promotion_saving in cents, as a Python int; None: Python's."""
-        value = _decimal_parts(p.value)
-        if p.kind == "percent":  # list * value / 100, in cents: cents * V / 10**(d + 2)
-            if cents * value[0] >= 10 ** 27:
-                return None
-            num, den = cents * value[0], 10 ** (value[1] + 2)
-        elif p.kind == "amount":
-            num, den = value[0] * 100, 10 ** value[1]
-        else:
-            return None
-        if p.cap is not None:
-            cap = _decimal_parts(p.cap)
-            if cap[0] * 100 * den < num * 10 ** cap[1]:
-                num, den = cap[0] * 100, 10 ** cap[1]
-        if num > cents * den:  # never more than the list price
-            num, den = cents, 1
-        return (2 * num + den) // (2 * den)  # ROUND_HALF_UP, for a saving >= 0
 
     # --- Recommend ----------------------------------------------------------------------
     def recommend(self, request, stock, prices, str request_id):
@@ -1274,16 +1261,15 @@ cdef class Kernel:
         if user >= 0:  # recsvc.answers.recommend._personal, its head path
             size = self.comp_idx.shape[0] if not cats else sum(
                 self.cat_pop_indptr[c + 1] - self.cat_pop_indptr[c] for c in cats)
-            u = self.user_factors[user]
             if size > self.exact_max:
                 universe = self._neighbourhood(user, cats)
                 score_arr = self.scores(universe, user)
             elif cats:
                 universe = np.concatenate([self.model.popular_in(c) for c in cats])
-                score_arr = np.asarray(self.item_factors[universe] @ u, dtype=np.float64)
+                score_arr = np.asarray(self.item_factors[universe] @ self.user_factors[user], dtype=np.float64)
             else:
                 universe = np.arange(self.comp_idx.shape[0], dtype=np.int32)
-                score_arr = np.asarray(self.item_factors @ u, dtype=np.float64)
+                score_arr = np.asarray(self.item_factors @ self.user_factors[user], dtype=np.float64)
             head = min(len(universe), 3 * r.limit)
             uni = np.ascontiguousarray(universe, dtype=np.int32)
             sv = np.ascontiguousarray(score_arr, dtype=np.float64)
@@ -1365,9 +1351,8 @@ cdef class Kernel:
         cdef Py_ssize_t n = 0, size = (hi - lo) * (K1 + K2)
         heads = []
         for c in (cats or [-1]):  # -1: the whole shop's popular products
-            top = 100 if c >= 0 else min(100, self.popular_order.shape[0])
-            if c >= 0:
-                top = min(100, self.cat_pop_indptr[c + 1] - self.cat_pop_indptr[c])
+            top = min(100, self.cat_pop_indptr[c + 1] - self.cat_pop_indptr[c] if c >= 0
+                      else self.popular_order.shape[0])
             heads.append((c, top))
             size += top
         buf = np.empty(size, np.int32)
@@ -1567,6 +1552,25 @@ cdef bint _cents_of(double price, int64_t* cents) noexcept:
         return False
     cents[0] = <int64_t>k
     return True
+
+
+cdef object _saving_cents(str kind, tuple decimals, int64_t cents):
+    """recsvc.promotions.promotion_saving in cents, as a Python int; None: Python's.
+    `decimals`: the promotion's value and cap (or None) as `_decimal_parts`."""
+    value, cap = decimals
+    if kind == "percent":  # list * value / 100, in cents: cents * V / 10**(d + 2)
+        if cents * value[0] >= 10 ** 27:
+            return None
+        num, den = cents * value[0], 10 ** (value[1] + 2)
+    elif kind == "amount":
+        num, den = value[0] * 100, 10 ** value[1]
+    else:
+        return None
+    if cap is not None and cap[0] * 100 * den < num * 10 ** cap[1]:
+        num, den = cap[0] * 100, 10 ** cap[1]
+    if num > cents * den:  # never more than the list price
+        num, den = cents, 1
+    return (2 * num + den) // (2 * den)  # ROUND_HALF_UP, for a saving >= 0
 
 
 cdef tuple _decimal_parts(double x):
