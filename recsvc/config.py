@@ -44,16 +44,17 @@ class Config:
     port: int = _doc("port to listen on; 0 picks a free one (tests)", default=50051)
     workers: int = _doc("server processes sharing the port (SO_REUSEPORT); about one per core",
                         default=1)
-    threads: int = _doc("handler threads per process for the chatbot's calls (Admin calls have "
-                        "their own two); handlers are short and hold the GIL, so more threads "
+    threads: int = _doc("handler threads per process for the chatbot's calls (Admin calls, event "
+                        "reports and reflection have a pool of their own); handlers are short and hold the GIL, so more threads "
                         "only contend with the thread that takes calls off grpc's queue",
                         default=1)
     max_concurrent_rpcs: int = _doc("requests admitted at once per process (running + queued); "
                                     "beyond it the answer is RESOURCE_EXHAUSTED at once, so "
                                     "queueing stays bounded under overload (32 x ~0.4 ms of "
                                     "work: a queued call waits ~15 ms; at twice the sustainable "
-                                    "rate accepted calls kept p99 at 41-66 ms in bench.serve_load). "
-                                    "Lower refuses sooner in a brief stall (a model swap)",
+                                    "rate accepted calls kept p99 at 49-315 ms over five runs of "
+                                    "bench.serve_load, at 100: 250-340 ms). Lower refuses sooner "
+                                    "in a brief stall (a model swap)",
                                     default=32)
     grace_s: float = _doc("on SIGTERM, seconds given to in-flight requests before exit",
                           default=10.0)
