@@ -87,8 +87,7 @@ def create_promotion(book: PromotionBook, p: Promotion) -> Promotion:
 
 
 def list_promotions(book: PromotionBook, active_at: datetime | None) -> list[Promotion]:
-    promos = book.list()
-    return [p for p in promos if p.active_at(active_at)] if active_at is not None else promos
+    return book.active(active_at) if active_at is not None else book.list()
 
 
 @dataclass

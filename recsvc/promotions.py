@@ -186,6 +186,10 @@ class PromotionBook:
     def list(self) -> list[Promotion]:
         return list(self._promos)
 
+    def active(self, now: datetime) -> list[Promotion]:
+        """The promotions whose window holds `now`."""
+        return [p for p in self._promos if p.active_at(now)]
+
     def delete(self, promo_id: str) -> bool:
         with self._lock:
             deleted = self._store.delete_promotion(promo_id)

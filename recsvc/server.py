@@ -111,8 +111,8 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
         live = _live(self._rt)
         now = datetime.now(timezone.utc)
         if live.kernel is not None:  # no A/B slots in bundles
-            active = [p for p in live.promotions.list() if p.active_at(now)]
-            fast = live.kernel.bundle(request, live.inventory.view(), live.prices.view(), request_id(), active, now)
+            fast = live.kernel.bundle(request, live.inventory.view(), live.prices.view(), request_id(),
+                                      live.promotions.active(now), now)
             if fast is not None:
                 self._on_answer("GetBundle", fast[1])
                 return fast[0]

@@ -126,7 +126,7 @@ class Tally:
 
 def active_promotions(live, now: datetime) -> list:
     """What the server passes the kernel's bundle: the promotions active at `now`."""
-    return [p for p in live.promotions.list() if p.active_at(now)]
+    return live.promotions.active(now)
 
 
 def promotions_active(live, now: datetime) -> bool:
