@@ -451,8 +451,6 @@ static void conn_open(int ci, const char *host, int port) {
 }
 
 /* --- the loop ---------------------------------------------------------------------- */
-static volatile sig_atomic_t interrupted;
-
 /* Flush, wait for input until `until` (absolute, seconds since start), read, expire. */
 static void step(double t0, double until) {
     struct pollfd fds[MAX_CONN];
@@ -494,10 +492,10 @@ static void step(double t0, double until) {
 
 /* closed loop: a finished call starts the next one on the same connection (a caller
    keeps its connection, so a slower server process does not collect more callers) */
-static double closed_end, closed_t0;
+static double closed_end;
 static void closed_on_finish(size_t c, double now) {
     int ci = calls[c].conn;
-    if (now < closed_end && !interrupted && ci >= 0) {
+    if (now < closed_end && ci >= 0) {
         size_t k = new_call(now, 0);
         start_call(k, ci, now);
     }
@@ -560,6 +558,18 @@ static uint64_t ask_pid(int ci, const buf_t *hb, double t0) {
     return 0;
 }
 
+/* A call's header block (the same for every call of a method): static-table and
+   literal fields only, nothing for the server's HPACK table to remember. */
+static void request_headers(buf_t *b, const char *method, const char *target, const char *grpc_timeout) {
+    static const unsigned char post_http[2] = {0x83, 0x86};  /* :method POST, :scheme http */
+    buf_put(b, post_http, 2);
+    lit(b, 0x04, NULL, method);  /* :path, literal without indexing */
+    lit(b, 0x01, NULL, target);  /* :authority */
+    lit(b, 0x00, "content-type", "application/grpc");
+    lit(b, 0x00, "te", "trailers");
+    if (grpc_timeout) lit(b, 0x00, "grpc-timeout", grpc_timeout);
+}
+
 static void usage(void) {
     fputs("usage: loadgen --target HOST:PORT --method /pkg.Service/Method --requests FILE\n"
           "  [--mode closed|open] [--concurrency N] [--rate R] [--duration S] [--channels N]\n"
@@ -606,14 +616,7 @@ int main(int argc, char **argv) {
 
     char grpc_timeout[32];
     snprintf(grpc_timeout, sizeof grpc_timeout, "%ldm", (long)(timeout_s * 1000));
-    unsigned char c;
-    c = 0x83; buf_put(&header_block, &c, 1);   /* :method POST */
-    c = 0x86; buf_put(&header_block, &c, 1);   /* :scheme http */
-    lit(&header_block, 0x04, NULL, method);    /* :path, literal without indexing */
-    lit(&header_block, 0x01, NULL, target);    /* :authority */
-    lit(&header_block, 0x00, "content-type", "application/grpc");
-    lit(&header_block, 0x00, "te", "trailers");
-    lit(&header_block, 0x00, "grpc-timeout", grpc_timeout);
+    request_headers(&header_block, method, target, grpc_timeout);
 
     double t0 = now_s();
     uint64_t pids[MAX_CONN] = {0};
@@ -621,12 +624,7 @@ int main(int argc, char **argv) {
         /* keep channels / workers connections to each process; close the others */
         if (channels % workers) usage();
         buf_t hb = {0};
-        c = 0x83; buf_put(&hb, &c, 1);
-        c = 0x86; buf_put(&hb, &c, 1);
-        lit(&hb, 0x04, NULL, balance);
-        lit(&hb, 0x01, NULL, target);
-        lit(&hb, 0x00, "content-type", "application/grpc");
-        lit(&hb, 0x00, "te", "trailers");
+        request_headers(&hb, balance, target, NULL);
         uint64_t seen[MAX_CONN];
         int per[MAX_CONN] = {0}, n_seen = 0, kept = 0, tries = 0;
         while (kept < channels) {
@@ -673,7 +671,6 @@ int main(int argc, char **argv) {
     double end_t;
     if (!strcmp(mode, "closed")) {
         closed_end = duration;
-        closed_t0 = start;
         on_finish = closed_on_finish;
         for (int i = 0; i < concurrency; i++) start_call(new_call(0, 0), i % n_conns, 0);
         while (outstanding > 0) step(start, now_s() - start + 0.05);

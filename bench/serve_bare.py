@@ -17,6 +17,7 @@ from concurrent import futures
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from recsvc.config import Config
 from recsvc.v1 import recommender_pb2 as pb
 from recsvc.v1 import recommender_pb2_grpc as pb_grpc
 
@@ -79,8 +80,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--max-concurrent-rpcs", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=Config.threads)  # recsvc's defaults
+    ap.add_argument("--max-concurrent-rpcs", type=int, default=Config.max_concurrent_rpcs)
     args = ap.parse_args()
     if args.workers == 1:
         serve_one(args.port, args.threads, args.max_concurrent_rpcs, False)

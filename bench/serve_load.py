@@ -1,6 +1,6 @@
 """Serving benchmark: recsvc against a bare gRPC server, same generator, same run.
 
-    .venv/bin/python -m bench.serve_load [--workers 2] [--threads 2] [--duration 3]
+    .venv/bin/python -m bench.serve_load [--workers 2] [--threads 1] [--duration 3] [--generator c]
 
 Against a 100k-product synthetic bundle (bench/serve_synthetic.py; 20 % of variants
 out of stock), with load from separate processes over loopback (bench/loadgen.c, raw HTTP/2 in C;
@@ -347,8 +347,9 @@ def measure_swaps(port: int, model_dir: Path, versions: list[str], requests: Pat
     stop = Path(tempfile.mkdtemp()) / "stop"
     before = {pid: s.swaps for pid, s in worker_stats(port).items()}
     gen = subprocess.Popen([*args.load.command("complements", requests), f"--target=127.0.0.1:{port}",
-                            f"--method={METHODS['complements']}", "--mode=open", f"--rate={rate}", "--duration=600", f"--channels={args.channels}",
-                            f"--stop-file={stop}"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                            f"--method={METHODS['complements']}", "--mode=open", f"--rate={rate}", "--duration=600",
+                            f"--channels={args.channels}", f"--stop-file={stop}"], cwd=ROOT, stdout=subprocess.PIPE,
+                           text=True)
     time.sleep(1)
     t0 = time.perf_counter()
     for k in range(args.swaps):
@@ -490,13 +491,12 @@ def report(r: dict) -> str:
                      f"{x['recsvc_p99']:.2f} | {x['recsvc_p99'] / x['bare_p99']:.2f} | {x['handler_p99']:.2f} / "
                      f"{x['handler_cpu_p99']:.2f} | {x.get('bare_server_us', float('nan')):.0f} / "
                      f"{x.get('recsvc_server_us', float('nan')):.0f} | {x.get('bare_gen_us', float('nan')):.0f} |")
-    s, o = r["swaps"], r["overload"]
     lines.append("")
-    for x in s:
+    for x in r["swaps"]:
         lines.append(f"- model swaps under load ({x['rate']:.0f}/s complements): {x['swaps']} swaps in {x['seconds']:.0f} s, "
                      f"{x['requests']} requests, {x['failed']} failed {x['failed_by_code'] or ''}, "
                      f"p99 {x['p99_ms']:.1f} ms")
-    for o in o or []:
+    for o in r["overload"] or []:
         refused = (f"; server CPU per refused call ~{o['refused_server_us']:.0f} us (an answered one "
                    f"{o['served_server_us']:.0f} us)") if o.get("refused_server_us") else ""
         lines.append(f"- overload at {o['offered']:.0f}/s ({o['factor']:g}x sustainable): {o['accepted_per_s']:.0f}/s "
