@@ -47,8 +47,9 @@ class _Context:
 def _servicer(model_dir: Path, state: Path, compiled: bool):
     runtime = Runtime(Config(model_dir=str(model_dir), state_url=f"sqlite:///{state}", compiled_answers=compiled))
     runtime.start()
-    metrics = Metrics()
-    calls = ServiceInterceptor(HandlerStats(), metrics.observe_call)
+    stats, metrics = HandlerStats(), Metrics()
+    metrics.track_calls(stats)
+    calls = ServiceInterceptor(stats)
     return runtime, calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER)
 
 

@@ -9,17 +9,23 @@ This keeps every number in the memory of the process that counts it: no shared
 multiprocess directory, nothing written to disk per request, and a worker that dies
 takes only its own counters with it (Prometheus handles the reset of a counter).
 
-The request path does O(1) work here: label children are looked up once and cached,
-and each update is one short lock inside prometheus_client.
+The request path does almost nothing here: a call's status and handler time are in the
+`HandlerStats` record it leaves anyway (recsvc.interceptors), and an answer's mix of
+reasons is one dict increment; collectors turn both into Prometheus counters and a
+histogram at scrape time. prometheus_client's own counters cost each call several Python
+calls and locks, which between grpc's work run with cold caches (~20 us of a ~300 us call).
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
 from prometheus_client.exposition import start_wsgi_server
 
 from recsvc.answers.common import Reason
@@ -27,9 +33,8 @@ from recsvc.answers.common import Reason
 # Reasons that mean "the model had nothing better": category popularity, category fallback.
 FALLBACK_REASONS = frozenset({Reason.CATEGORY_FALLBACK, Reason.POPULAR})
 MODEL_REASONS = frozenset({Reason.CO_PURCHASE, Reason.SIMILAR, Reason.PERSONAL})
-# Handlers take ~0.1-1 ms; a reload or a store outage can push a call to seconds.
-LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                   2.5, 5.0, 10.0)
+# Distinct mixes of (method, reasons) kept apart before they are folded into totals.
+_MAX_MIXES = 4096
 
 
 def answer_source(reasons: Iterable[int]) -> str:
@@ -55,16 +60,11 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.requests = Counter("recsvc_requests", "Finished gRPC calls by RPC and status code (errors: code != OK)",
-                                ["service", "method", "code"], registry=r)
-        self.latency = Histogram("recsvc_request_duration_seconds", "Handler time of gRPC calls (in the interceptor)",
-                                 ["service", "method"], buckets=LATENCY_BUCKETS, registry=r)
-        self.answers = Counter("recsvc_answers", "Answers by where their items came from: model, fallback "
-                               "(category popularity / category fallback only) or empty", ["method", "source"],
-                               registry=r)
-        self.items = Counter("recsvc_answer_items", "Items returned, by reason", ["method", "reason"], registry=r)
-        self.exposures = Counter("recsvc_experiment_exposures", "A/B experiment exposures: test-slot items "
-                                 "returned (REASON_TEST_SLOT)", registry=r)
+        self.answers = _AnswerCounts()
+        r.register(self.answers)
+        # the request path: observe_answer(method, reasons of the items) counts an answer's
+        # items by reason and the answer by source (model / fallback); bound, not wrapped
+        self.observe_answer = self.answers.add
         self.stock_updates = Counter("recsvc_inventory_updates", "Stock records written through this process "
                                      "(UpdateStock items acknowledged)", registry=r)
         self.price_updates = Counter("recsvc_price_updates", "Price overrides written through this process",
@@ -81,51 +81,13 @@ class Metrics:
         ProcessCollector(registry=r)  # CPU, memory, open files of this process
         self._created = float("nan")
         self.model_age.set_function(lambda: time.time() - self._created)
-        self._calls: dict[tuple[str, str], tuple] = {}
-        self._answer_plans: dict[tuple[str, tuple[int, ...]], list[tuple[object, int]]] = {}
         self._server: WSGIServer | None = None
 
-    # --- request path -------------------------------------------------------------------
-    def observe_call(self, method: str, seconds: float, code: str, response: object = None) -> None:
-        """One finished call (`code`: a grpc.StatusCode name). A recommendation's items are
-        counted by the service itself (`observe_answer`, from the answer's reasons)."""
-        key = (method, code)
-        children = self._calls.get(key)
-        if children is None:  # first call of this kind: resolve the label children once
-            service, name = _split(method)
-            children = self._calls[key] = (self.requests.labels(service, name, code),
-                                           self.latency.labels(service, name))
-        children[0].inc()
-        children[1].observe(seconds)
-        if response is None:
-            return
-        if method == "/recsvc.v1.Admin/UpdateStock":  # acknowledged: the store committed them
-            self.stock_updates.inc(response.applied)
-        elif method == "/recsvc.v1.Admin/UpdatePrices":
-            self.price_updates.inc(response.applied)
-
-    def observe_answer(self, method: str, reasons: Iterable[int]) -> None:
-        """Count an answer's items by reason, and the answer by source (model / fallback)."""
-        key = (method, tuple(reasons))
-        plan = self._answer_plans.get(key)
-        if plan is None:  # a new mix of reasons: work out which counters move, once
-            plan = self._plan_answer(*key)
-            if len(self._answer_plans) >= 4096:  # mixes repeat; bound the table anyway
-                self._answer_plans.clear()
-            self._answer_plans[key] = plan
-        for child, n in plan:
-            child.inc(n)
-
-    def _plan_answer(self, method: str, reasons: tuple[int, ...]) -> list[tuple[object, int]]:
-        counts: dict[int, int] = {}
-        for r in reasons:
-            counts[r] = counts.get(r, 0) + 1
-        source = answer_source(counts)
-        plan: list[tuple[object, int]] = [(self.answers.labels(method, source), 1)]
-        if Reason.TEST_SLOT in counts:
-            plan.append((self.exposures, counts[Reason.TEST_SLOT]))
-        plan += [(self.items.labels(method, _reason_name(reason)), n) for reason, n in counts.items()]
-        return plan
+    def track_calls(self, stats) -> None:
+        """Export `stats` (a recsvc.interceptors.HandlerStats): calls by RPC and status code,
+        handler time, calls in flight."""
+        self.registry.register(_CallCounts(stats))
+        self.in_flight.set_function(lambda: stats.in_flight)
 
     # --- model lifecycle ----------------------------------------------------------------
     def model_swapped(self, version: str, created_epoch_s: float | None) -> None:
@@ -138,9 +100,6 @@ class Metrics:
         if why:
             self.reload_failures.inc()
         self.reload_failing.set(1 if why else 0)
-
-    def track_in_flight(self, read: Callable[[], float]) -> None:
-        self.in_flight.set_function(read)
 
     # --- exposition ---------------------------------------------------------------------
     def serve(self, host: str, port: int) -> int:
@@ -163,3 +122,76 @@ def _reason_name(reason: int) -> str:
         return Reason(reason).name.lower()
     except ValueError:
         return str(reason)
+
+
+class _CallCounts(Collector):
+    """recsvc_requests_total and recsvc_request_duration_seconds, read from HandlerStats."""
+
+    def __init__(self, stats) -> None:
+        self._stats = stats
+
+    def collect(self):
+        requests = CounterMetricFamily("recsvc_requests", "Finished gRPC calls by RPC and status code "
+                                       "(errors: code != OK)", labels=["service", "method", "code"])
+        latency = HistogramMetricFamily("recsvc_request_duration_seconds", "Handler time of gRPC calls (in the "
+                                        "interceptor)", labels=["service", "method"])
+        for m in self._stats.counts():
+            service, name = _split(m.method)
+            for code, n in sorted(m.codes.items()):
+                requests.add_metric([service, name, code], n)
+            cumulative, buckets = 0, []
+            for bound, n in zip((*map(str, m.bounds), "+Inf"), m.buckets):
+                cumulative += n
+                buckets.append((bound, cumulative))
+            latency.add_metric([service, name], buckets, m.seconds)
+        yield requests
+        yield latency
+
+
+class _AnswerCounts(Collector):
+    """recsvc_answers_total, recsvc_answer_items_total and recsvc_experiment_exposures_total:
+    the request path counts each (method, reasons) mix; scraping works out the counters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._mixes: dict[tuple[str, tuple[int, ...]], int] = {}
+        # mixes folded into totals once there were too many: {(family, labels): count}
+        self._folded: dict[tuple[str, tuple[str, ...]], int] = {}
+
+    def add(self, method: str, reasons: Iterable[int]) -> None:
+        key = (method, tuple(reasons))
+        with self._lock:
+            self._mixes[key] = self._mixes.get(key, 0) + 1
+            if len(self._mixes) > _MAX_MIXES:  # mixes repeat; bound the table anyway
+                self._folded = self._totals(self._mixes, self._folded)
+                self._mixes = {}
+
+    @staticmethod
+    def _totals(mixes: dict, into: dict) -> dict[tuple[str, tuple[str, ...]], int]:
+        out = dict(into)
+        for (method, reasons), n in mixes.items():
+            counts: dict[int, int] = {}
+            for r in reasons:
+                counts[r] = counts.get(r, 0) + 1
+            for key, k in [(("answers", (method, answer_source(counts))), 1),
+                           (("exposures", ()), counts.get(Reason.TEST_SLOT, 0)),
+                           *[(("items", (method, _reason_name(r))), c) for r, c in counts.items()]]:
+                out[key] = out.get(key, 0) + k * n
+        return out
+
+    def collect(self):
+        with self._lock:
+            mixes, folded = dict(self._mixes), self._folded
+        totals = self._totals(mixes, folded)
+        families = {"answers": CounterMetricFamily(
+                        "recsvc_answers", "Answers by where their items came from: model, fallback (category "
+                        "popularity / category fallback only) or empty", labels=["method", "source"]),
+                    "items": CounterMetricFamily("recsvc_answer_items", "Items returned, by reason",
+                                                 labels=["method", "reason"])}
+        for (family, labels), n in sorted(totals.items()):
+            if family in families:
+                families[family].add_metric(list(labels), n)
+        yield families["answers"]
+        yield families["items"]
+        yield CounterMetricFamily("recsvc_experiment_exposures", "A/B experiment exposures: test-slot items "
+                                  "returned (REASON_TEST_SLOT)", value=totals.get(("exposures", ()), 0))

@@ -132,12 +132,13 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
 
 
 class AdminService(ExperimentAdminRPCs, pb_grpc.AdminServicer):
-    def __init__(self, runtime: Runtime, stats: HandlerStats) -> None:
-        self._rt, self._stats = runtime, stats
+    def __init__(self, runtime: Runtime, stats: HandlerStats, metrics: Metrics) -> None:
+        self._rt, self._stats, self._metrics = runtime, stats, metrics
 
     def UpdateStock(self, request, context):
         levels = [(s.item_id, s.quantity) for s in request.levels]
         seq = operations.update_stock(_live(self._rt), levels)
+        self._metrics.stock_updates.inc(len(levels))  # acknowledged: the store committed them
         return pb.UpdateStockResponse(applied=len(levels), seq=seq)
 
     def GetStock(self, request, context):
@@ -146,6 +147,7 @@ class AdminService(ExperimentAdminRPCs, pb_grpc.AdminServicer):
 
     def UpdatePrices(self, request, context):
         n = operations.update_prices(_live(self._rt), [(p.item_id, p.price) for p in request.prices])
+        self._metrics.price_updates.inc(n)
         return pb.UpdatePricesResponse(applied=n)
 
     def CreatePromotion(self, request, context):
@@ -218,17 +220,17 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     """
     runtime = runtime or Runtime(config)
     stats, metrics = HandlerStats(), Metrics()
-    metrics.track_in_flight(lambda: stats.in_flight)
+    metrics.track_calls(stats)
     executor = futures.ThreadPoolExecutor(config.threads, thread_name_prefix="recsvc-rpc")
     # Admin, event reports (a store write) and reflection streams (open as long as a
     # tool keeps them): never on the chatbot's handler thread
     side = futures.ThreadPoolExecutor(4, thread_name_prefix="recsvc-side")
     server = grpc.server(executor, maximum_concurrent_rpcs=config.max_concurrent_rpcs,
                          options=[("grpc.so_reuseport", 1 if config.workers > 1 else 0)])
-    calls = ServiceInterceptor(stats, metrics.observe_call)
+    calls = ServiceInterceptor(stats)
     recommender = calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER)
     _add_service(server, _on_pool(recommender, ["ReportEvents"], side), RECOMMENDER)
-    admin = calls.instrument(AdminService(runtime, stats), ADMIN)
+    admin = calls.instrument(AdminService(runtime, stats, metrics), ADMIN)
     pb_grpc.add_AdminServicer_to_server(_on_pool(admin, _methods(ADMIN), side), server)
     checker = health.HealthServicer(experimental_non_blocking=True,
                                     experimental_thread_pool=futures.ThreadPoolExecutor(1))
