@@ -11,6 +11,7 @@ skipped, since a bundle price cannot be stated for them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,13 +94,20 @@ def _line(scope, picks, i: int) -> BundleLine:
                       scope.price_of(p, v))
 
 
+@functools.lru_cache(maxsize=256)
+def _until(valid_until: datetime) -> str:
+    """A promotion's end as the bot says it; cached: strftime took most of a bundle's
+    explanation (~9 us per call in the server), and promotions are few."""
+    return valid_until.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
 def explain(priced, n_lines: int) -> str:
     """The sentence the bot says about a priced bundle of `n_lines` lines (the anchor included)."""
     if n_lines == 1:
         return "nothing in stock goes with this item right now"
     if priced.promotion is None:
         return f"no promotion covers these items right now: together they cost {money(priced.list_price)}"
-    until = priced.valid_until.strftime("%Y-%m-%d %H:%M %Z").strip() if priced.valid_until else ""
+    until = _until(priced.valid_until) if priced.valid_until else ""
     return (f"buy {'both' if n_lines == 2 else f'all {n_lines}'} and save {money(priced.saving)} "
             f"with {priced.promotion.name}" + (f", valid until {until}" if until else ""))
 
