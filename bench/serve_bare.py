@@ -1,7 +1,7 @@
 """The baseline for bench/serve_load.py: a bare gRPC server with recsvc's proto.
 
 Same gRPC settings as `recsvc serve` (handler threads, admission limit, worker
-processes sharing the port), but every Recommender handler returns one fixed
+processes sharing the port, each pinned to a CPU), but every Recommender handler returns one fixed
 response of the size recsvc sends (10 items; a bundle of 2 under a promotion). What recsvc adds on top
 of this — interceptor, validation, the query, building the response — is what the
 benchmark measures.
@@ -18,6 +18,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from recsvc.config import Config
+from recsvc.server import pin_to_cpu
 from recsvc.v1 import recommender_pb2 as pb
 from recsvc.v1 import recommender_pb2_grpc as pb_grpc
 
@@ -82,14 +83,17 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=Config.threads)  # recsvc's defaults
     ap.add_argument("--max-concurrent-rpcs", type=int, default=Config.max_concurrent_rpcs)
+    ap.add_argument("--pin-workers", action=argparse.BooleanOptionalAction, default=Config.pin_workers)
     args = ap.parse_args()
     if args.workers == 1:
         serve_one(args.port, args.threads, args.max_concurrent_rpcs, False)
         return 0
     children = []
-    for _ in range(args.workers):  # forked before any gRPC object exists
+    for worker in range(args.workers):  # forked before any gRPC object exists
         pid = os.fork()
         if pid == 0:
+            if args.pin_workers:
+                pin_to_cpu(worker)
             serve_one(args.port, args.threads, args.max_concurrent_rpcs, True)
             os._exit(0)
         children.append(pid)

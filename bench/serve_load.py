@@ -160,8 +160,10 @@ def rss_mb(pid: int) -> float:
     return total
 
 
-def start_recsvc(model_dir: Path, port: int, workers: int, threads: int, admit: int) -> tuple[subprocess.Popen, float]:
+def start_recsvc(model_dir: Path, port: int, workers: int, threads: int, admit: int,
+                 pin: bool = Config.pin_workers) -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "RECSVC_THREADS": str(threads), "RECSVC_MAX_CONCURRENT_RPCS": str(admit),
+           "RECSVC_PIN_WORKERS": str(int(pin)),
            "RECSVC_RELOAD_POLL_S": "0.5", "RECSVC_LOG_LEVEL": "WARNING",
            "RECSVC_STATE_URL": f"sqlite:///{OUT / 'serve-state.db'}"}
     for suffix in ("", "-wal", "-shm"):
@@ -409,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"handler threads per process, both servers (default {Config.threads}, recsvc's)")
     ap.add_argument("--max-concurrent-rpcs", type=int, default=Config.max_concurrent_rpcs,
                     help=f"admission limit per process, both servers (default {Config.max_concurrent_rpcs}, recsvc's)")
+    ap.add_argument("--pin-workers", action=argparse.BooleanOptionalAction, default=Config.pin_workers,
+                    help="each worker process on a CPU of its own, both servers (default: recsvc's, on)")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per measurement (default 3)")
     ap.add_argument("--concurrency", type=lambda v: [int(x) for x in v.split(",")], default=[16, 48],
                     help="closed loop: calls in flight, comma-separated levels; each server's maximum throughput is "
@@ -437,9 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     versions, requests = prepare(model_dir, args.fresh)
     rec_port, bare_port = free_port(), free_port()
     load_avg = os.getloadavg()
-    rec, startup = start_recsvc(model_dir, rec_port, args.workers, args.threads, args.max_concurrent_rpcs)
+    rec, startup = start_recsvc(model_dir, rec_port, args.workers, args.threads, args.max_concurrent_rpcs,
+                                args.pin_workers)
     bare = subprocess.Popen([PY, "-m", "bench.serve_bare", "--port", str(bare_port), "--workers", str(args.workers),
-                             "--threads", str(args.threads), "--max-concurrent-rpcs", str(args.max_concurrent_rpcs)],
+                             "--threads", str(args.threads), "--max-concurrent-rpcs", str(args.max_concurrent_rpcs),
+                             "--pin-workers" if args.pin_workers else "--no-pin-workers"],
                             cwd=ROOT)
     try:
         rss = rss_mb(rec.pid)

