@@ -102,12 +102,8 @@ def _one_loader_at_a_time(model_dir: Path) -> Iterator[None]:
 
 
 class Runtime:
-    def __init__(self, config: Config, store: Store | None = None, loader_cpus: set[int] | None = None) -> None:
+    def __init__(self, config: Config, store: Store | None = None) -> None:
         self.config = config
-        # a worker pinned to one CPU (server.pin_to_cpu) loads on any of these: the parts
-        # of a load that release the GIL (reading files, checksums) need not take the
-        # core that answers requests
-        self._loader_cpus = loader_cpus
         self.model_dir = Path(config.model_dir)
         self.store = store or open_store(config.effective_state_url)
         self.promotions = PromotionBook(self.store)
@@ -205,8 +201,6 @@ class Runtime:
 
     def _loop(self) -> None:
         cfg = self.config
-        if self._loader_cpus:
-            os.sched_setaffinity(0, self._loader_cpus)  # 0: this thread only (Linux)
         next_refresh = next_slow = time.monotonic()
         next_reload = next_refresh + cfg.reload_poll_s  # start() has just loaded
         while not self._stop.is_set():

@@ -212,13 +212,13 @@ class RunningServer:
         self.metrics.close()
 
 
-def build_server(config: Config, runtime: Runtime | None = None, loader_cpus: set[int] | None = None) -> RunningServer:
+def build_server(config: Config, runtime: Runtime | None = None) -> RunningServer:
     """Start a server on config.host:config.port (0: a free port) and load the model.
 
     Returns once the first load was tried: serving if a bundle was current, NOT_SERVING
-    (and watching) otherwise. `loader_cpus`: where a pinned worker's model loads run.
+    (and watching) otherwise.
     """
-    runtime = runtime or Runtime(config, loader_cpus=loader_cpus)
+    runtime = runtime or Runtime(config)
     stats, metrics = HandlerStats(), Metrics()
     metrics.track_calls(stats)
     executor = futures.ThreadPoolExecutor(config.threads, thread_name_prefix="recsvc-rpc")
@@ -321,8 +321,8 @@ def _wait_for_signal(supervisor: int | None) -> None:
             return
 
 
-def _serve_one(config: Config, supervisor: int | None = None, loader_cpus: set[int] | None = None) -> int:
-    running = build_server(config, loader_cpus=loader_cpus)
+def _serve_one(config: Config, supervisor: int | None = None) -> int:
+    running = build_server(config)
     log.info("recsvc listening on %s:%d (model dir %s, state %s, metrics %s)", config.host, running.port,
              config.model_dir, running.runtime.store.url,
              f"on port {running.metrics_port}" if running.metrics_port else "off")
@@ -338,12 +338,13 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def pin_to_cpu(worker: int) -> set[int]:
+def pin_to_cpu(worker: int) -> int:
     """Run this process (and the threads it starts from now on) on one CPU, the
-    worker-th of those it may use, round robin; returns those it may use."""
-    cpus = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {sorted(cpus)[worker % len(cpus)]})
-    return cpus
+    worker-th of those it may use, round robin; returns the CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = cpus[worker % len(cpus)]
+    os.sched_setaffinity(0, {cpu})
+    return cpu
 
 
 def _supervise(config: Config) -> int:
@@ -361,9 +362,10 @@ def _supervise(config: Config) -> int:
         if pid == 0:
             code = 1
             try:  # each worker serves its own /metrics: metrics_port + worker (recsvc.metrics)
-                everywhere = pin_to_cpu(worker) if config.pin_workers else None
+                if config.pin_workers:
+                    pin_to_cpu(worker)
                 own = config.replace(metrics_port=config.metrics_port + worker) if config.metrics_port else config
-                code = _serve_one(own, supervisor=me, loader_cpus=everywhere)
+                code = _serve_one(own, supervisor=me)
             finally:
                 os._exit(code)
         children[pid] = worker
