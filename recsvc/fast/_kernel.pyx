@@ -344,19 +344,9 @@ cdef Py_ssize_t _percent_tail(char* out, double pct, bint cheaper) noexcept:
     """", %.0f%% cheaper" (or dearer) for 0 <= pct < 9e15: nearbyint rounds half to
     even on the exact value, as printf's %.0f and Python's format do, and below 2^53
     the integer is exact (at most 30 bytes)."""
-    cdef char digits[24]
-    cdef uint64_t x = <uint64_t>nearbyint(pct)
-    cdef int n = 0, i, j = 2
+    cdef Py_ssize_t j = 2
     out[0], out[1] = b',', b' '
-    while True:
-        digits[n] = <char>(48 + x % 10)
-        n += 1
-        x //= 10
-        if x == 0:
-            break
-    for i in range(n - 1, -1, -1):
-        out[j] = digits[i]
-        j += 1
+    j += _thousands_u(out + j, <uint64_t>nearbyint(pct), False)
     if cheaper:
         memcpy(out + j, b"% cheaper", 9)
         return j + 9
@@ -364,7 +354,8 @@ cdef Py_ssize_t _percent_tail(char* out, double pct, bint cheaper) noexcept:
     return j + 8
 
 
-cdef Py_ssize_t _thousands_u(char* out, uint64_t x) noexcept:
+cdef Py_ssize_t _thousands_u(char* out, uint64_t x, bint commas=True) noexcept:
+    """x's decimal digits, with a comma between thousands unless `commas` is false."""
     cdef char digits[24]
     cdef int n = 0, i, j = 0
     while True:
@@ -376,7 +367,7 @@ cdef Py_ssize_t _thousands_u(char* out, uint64_t x) noexcept:
     for i in range(n - 1, -1, -1):
         out[j] = digits[i]
         j += 1
-        if i and i % 3 == 0:
+        if commas and i and i % 3 == 0:
             out[j] = b','
             j += 1
     return j
