@@ -5,8 +5,8 @@
 Against a 100k-product synthetic bundle (bench/serve_synthetic.py; 20 % of variants
 out of stock), with load from separate processes over loopback (bench/loadgen.c, raw HTTP/2 in C;
 --generator python for grpc.aio's bench/serve_loadgen.py);
-both servers run the same gRPC settings (worker processes sharing the port, handler
-threads, admission limit):
+both servers run the same gRPC settings (worker processes sharing the port, each on a
+CPU of its own; handler threads, admission limit):
 
 1. start-up time (process start to health SERVING) and memory (RSS, all processes);
 2. per RPC: maximum throughput (closed loop, each server's best over the

@@ -46,9 +46,9 @@ class Config:
                         default=1)
     pin_workers: bool = _doc("with several workers, worker i runs on the i-th CPU this process "
                              "may use (round robin): workers do not take each other's core, and "
-                             "one holding the GIL is not preempted by another (30-40 % more "
-                             "throughput on 2 cores in bench.serve_load's probes); false: the "
-                             "scheduler places them", default=True)
+                             "one holding the GIL is not preempted by another (closed-loop "
+                             "throughput on 2 cores +16 % on average over five interleaved "
+                             "pairs, -11 % to +35 %); false: the scheduler places them", default=True)
     threads: int = _doc("handler threads per process for the chatbot's calls (Admin calls, event "
                         "reports and reflection have a pool of their own); handlers are short and hold the GIL, so more threads "
                         "only contend with the thread that takes calls off grpc's queue",
