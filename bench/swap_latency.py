@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 
-from bench.serve_load import free_port
+from bench.serve_load import free_port, resolve_current, worker_stats
 from bench.serve_synthetic import write_synthetic
 from recsvc.client import Client
 from recsvc.config import Config
@@ -61,6 +61,17 @@ class Load:
                     self.failed.append(f"{e.code().name}: {e.details()}")
 
 
+def serving(port: int, workers: int, version: str, timeout: float) -> bool:
+    """Wait until every worker process answers GetServerStats with `version`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = worker_stats(port, tries=4 * workers)
+        if len(seen) >= workers and all(s.model_version == version for s in seen.values()):
+            return True
+        time.sleep(0.25)
+    return False
+
+
 def start(model_dir: Path, port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "RECSVC_LOG_LEVEL": "WARNING", "OPENBLAS_NUM_THREADS": "1",
            "RECSVC_STATE_URL": f"sqlite:///{OUT / 'swap-state.db'}"}
@@ -70,9 +81,8 @@ def start(model_dir: Path, port: int, workers: int) -> subprocess.Popen:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if c.health() == "SERVING":
-                    time.sleep(2.0 * workers)  # workers load in turn
-                    return proc
+                if c.health() == "SERVING" and serving(port, workers, resolve_current(model_dir).name, 120):
+                    return proc  # every worker serves `current` (they load in turn)
             except grpc.RpcError:
                 pass
             time.sleep(0.1)
@@ -93,12 +103,15 @@ def measure(model_dir: Path, versions: list[str], workers: int, swaps: int, clie
             old, new = versions[n % 2], versions[(n + 1) % 2]
             t0 = time.time()
             set_current(model_dir, new)
-            time.sleep(max(8.0, 3.0 * workers))  # well past the target: see how long the old one lingers
+            # until every worker serves it (a fixed 8 s window printed nan when a swap took
+            # longer), then a second more: an answer still naming the old one would show
+            switched = serving(port, workers, new, 60)
+            time.sleep(1.0)
             window = [(t, v) for t, v in list(load.answers) if t >= t0]
             first = min((t for t, v in window if v == new), default=float("nan")) - t0
             last_old = max((t for t, v in window if v == old), default=t0) - t0
-            rows.append([str(workers), f"{n + 1}", f"{first:.2f}", f"{last_old:.2f}", f"{len(window):,}",
-                         str(len(load.failed))])
+            rows.append([str(workers), f"{n + 1}", f"{first:.2f}" if switched else "> 60", f"{last_old:.2f}",
+                         f"{len(window):,}", str(len(load.failed))])
     finally:
         load.stop.set()
         for t in threads:
