@@ -17,8 +17,8 @@ from concurrent import futures
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from recsvc.affinity import pin_to_cpu
 from recsvc.config import Config
-from recsvc.server import pin_to_cpu
 from recsvc.v1 import recommender_pb2 as pb
 from recsvc.v1 import recommender_pb2_grpc as pb_grpc
 

@@ -41,6 +41,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from recsvc import operations, wire
+from recsvc.affinity import pin_to_cpu
 from recsvc.answers import BadRequest, Live, bundle, complements, recommend, substitutes
 from recsvc.answers.slots import has_test_slots, with_test_slots
 from recsvc.config import Config, env_typos
@@ -336,15 +337,6 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as s:
         s.bind((host.strip("[]"), 0))
         return s.getsockname()[1]
-
-
-def pin_to_cpu(worker: int) -> int:
-    """Run this process (and the threads it starts from now on) on one CPU, the
-    worker-th of those it may use, round robin; returns the CPU."""
-    cpus = sorted(os.sched_getaffinity(0))
-    cpu = cpus[worker % len(cpus)]
-    os.sched_setaffinity(0, {cpu})
-    return cpu
 
 
 def _supervise(config: Config) -> int:
