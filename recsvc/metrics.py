@@ -17,16 +17,16 @@ calls and locks, which between grpc's work run with cold caches (~20 us of a ~30
 """
 from __future__ import annotations
 
-import time
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
 from prometheus_client.exposition import start_wsgi_server
+from prometheus_client.registry import Collector
 
 from recsvc.answers.common import Reason
 
