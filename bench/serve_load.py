@@ -185,13 +185,21 @@ def start_recsvc(model_dir: Path, port: int, workers: int, threads: int, admit: 
                 pass
             time.sleep(0.02)
     startup = time.perf_counter() - t0
-    # with several workers, wait until every one serves a model (they load in turn)
-    while True:
-        stats = worker_stats(port)
-        if len(stats) >= workers and all(s.model_version for s in stats.values()):
-            break
-        time.sleep(0.1)
+    workers_serving(port, workers)  # with several workers, every one (they load in turn)
     return proc, startup
+
+
+def workers_serving(port: int, workers: int, version: str | None = None, timeout: float | None = None) -> bool:
+    """Wait until every worker process answers GetServerStats with a model (`version`,
+    if given); False if `timeout` seconds pass first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while deadline is None or time.monotonic() < deadline:
+        seen = worker_stats(port, tries=4 * workers)  # new connections land on either worker
+        if len(seen) >= workers and all(s.model_version and version in (None, s.model_version)
+                                        for s in seen.values()):
+            return True
+        time.sleep(0.25)
+    return False
 
 
 def worker_stats(port: int, tries: int = 24) -> dict[int, object]:
@@ -525,7 +533,7 @@ def report(r: dict) -> str:
         lines.append(f"- model swaps under load ({x['rate']:.0f}/s complements): {x['swaps']} swaps in {x['seconds']:.0f} s, "
                      f"{x['requests']} requests, {x['failed']} failed {x['failed_by_code'] or ''}, "
                      f"p99 {x['p99_ms']:.1f} ms")
-    for o in r["overload"] or []:
+    for o in r["overload"]:
         refused = (f"; server CPU per refused call ~{o['refused_server_us']:.0f} us (an answered one "
                    f"{o['served_server_us']:.0f} us)") if o.get("refused_server_us") else ""
         lines.append(f"- overload at {o['offered']:.0f}/s ({o['factor']:g}x sustainable): {o['accepted_per_s']:.0f}/s "

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 
-from bench.serve_load import free_port, resolve_current, worker_stats
+from bench.serve_load import free_port, resolve_current, workers_serving
 from bench.serve_synthetic import write_synthetic
 from recsvc.client import Client
 from recsvc.config import Config
@@ -61,17 +61,6 @@ class Load:
                     self.failed.append(f"{e.code().name}: {e.details()}")
 
 
-def serving(port: int, workers: int, version: str, timeout: float) -> bool:
-    """Wait until every worker process answers GetServerStats with `version`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        seen = worker_stats(port, tries=4 * workers)
-        if len(seen) >= workers and all(s.model_version == version for s in seen.values()):
-            return True
-        time.sleep(0.25)
-    return False
-
-
 def start(model_dir: Path, port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "RECSVC_LOG_LEVEL": "WARNING", "OPENBLAS_NUM_THREADS": "1",
            "RECSVC_STATE_URL": f"sqlite:///{OUT / 'swap-state.db'}"}
@@ -81,7 +70,7 @@ def start(model_dir: Path, port: int, workers: int) -> subprocess.Popen:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if c.health() == "SERVING" and serving(port, workers, resolve_current(model_dir).name, 120):
+                if c.health() == "SERVING" and workers_serving(port, workers, resolve_current(model_dir).name, 120):
                     return proc  # every worker serves `current` (they load in turn)
             except grpc.RpcError:
                 pass
@@ -105,7 +94,7 @@ def measure(model_dir: Path, versions: list[str], workers: int, swaps: int, clie
             set_current(model_dir, new)
             # until every worker serves it (a fixed 8 s window printed nan when a swap took
             # longer), then a second more: an answer still naming the old one would show
-            switched = serving(port, workers, new, 60)
+            switched = workers_serving(port, workers, new, 60)
             time.sleep(1.0)
             window = [(t, v) for t, v in list(load.answers) if t >= t0]
             first = min((t for t, v in window if v == new), default=float("nan")) - t0

@@ -232,7 +232,7 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     recommender = calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER)
     _add_service(server, _on_pool(recommender, ["ReportEvents"], side), RECOMMENDER)
     admin = calls.instrument(AdminService(runtime, stats, metrics), ADMIN)
-    pb_grpc.add_AdminServicer_to_server(_on_pool(admin, _methods(ADMIN), side), server)
+    pb_grpc.add_AdminServicer_to_server(_on_pool(admin, [m.name for m in _methods(ADMIN)], side), server)
     checker = health.HealthServicer(experimental_non_blocking=True,
                                     experimental_thread_pool=futures.ThreadPoolExecutor(1))
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
@@ -256,8 +256,9 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     return RunningServer(server, port, runtime, checker, stats, metrics, metrics_port)
 
 
-def _methods(service: str) -> list[str]:
-    return [m.name for m in pb.DESCRIPTOR.services_by_name[service.rpartition(".")[2]].methods]
+def _methods(service: str):
+    """The method descriptors of `service` (a full name, "recsvc.v1.Admin")."""
+    return pb.DESCRIPTOR.services_by_name[service.rpartition(".")[2]].methods
 
 
 def _on_pool(servicer, names: list[str], pool: futures.ThreadPoolExecutor):
@@ -274,7 +275,7 @@ def _add_service(server: grpc.Server, servicer, service: str) -> None:
     """As the generated add_*Servicer_to_server, except that a handler may also return
     the response already serialised (bytes, from the compiled kernel)."""
     handlers = {}
-    for m in pb.DESCRIPTOR.services_by_name[service.rpartition(".")[2]].methods:
+    for m in _methods(service):
         if m.client_streaming or m.server_streaming:
             raise ValueError(f"{service}/{m.name} streams; _add_service registers unary methods only")
         request, response = getattr(pb, m.input_type.name), getattr(pb, m.output_type.name)
