@@ -16,8 +16,10 @@ CPU of its own; handler threads, admission limit):
    (Admin.GetServerStats, the worst worker), and CPU per answered call of each server
    and of the generator; bundles under a promotion on half the categories (15 % off,
    at most 100 saved);
-3. model swap under load: 10 swaps of `current` while complements run at a share of
-   the sustainable rate (--swap-load); every failed request is counted by status;
+3. model swap under load: 10 swaps of `current`, each to a version the server has not
+   loaded before (`retrained`: a hard-linked copy under a new id), while complements run
+   at a share of the sustainable rate (--swap-load); every failed request is counted by
+   status;
 4. overload: 1.25, 1.5 and 2 times the sustainable rate for 3 s each, then half of it:
    p50/p99 of accepted requests (from the scheduled start), RESOURCE_EXHAUSTED count,
    how long until 0.5 s pass in which no request fails or waits over 50 ms once the load
@@ -48,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.serve_synthetic import write_synthetic
+from bench.serve_synthetic import remove_copies, retrained, write_synthetic
 from recsvc.config import Config
 from training.bundle import list_versions, set_current
 
@@ -81,6 +83,7 @@ def free_port() -> int:
 
 def prepare(model_dir: Path, fresh: bool) -> tuple[list[str], Path]:
     """Two synthetic versions (swapped back and forth later) and the request sets."""
+    remove_copies(model_dir)  # the last swap phase's
     versions = list_versions(model_dir)
     if fresh or len(versions) < 2:
         print("writing two 100k-product synthetic bundles ...", flush=True)
@@ -364,7 +367,7 @@ def measure_swaps(port: int, model_dir: Path, versions: list[str], requests: Pat
     time.sleep(1)
     t0 = time.perf_counter()
     for k in range(args.swaps):
-        target = versions[(k + 1) % 2]
+        target = retrained(model_dir, versions[(k + 1) % 2])  # new to the server: a full load
         set_current(model_dir, target)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -373,6 +376,7 @@ def measure_swaps(port: int, model_dir: Path, versions: list[str], requests: Pat
                 break
             time.sleep(0.2)
     took = time.perf_counter() - t0
+    remove_copies(model_dir, keep=target)
     time.sleep(1)
     stop.touch()
     res = json.loads(gen.communicate()[0])

@@ -7,12 +7,17 @@ so every filter on the request path does real work.
 """
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from training.bundle import write_bundle
+from training.bundle import MANIFEST, VERSIONS, list_versions, new_version_id, write_bundle
 
 SIZES = np.array(["XS", "S", "M", "L", "XL"])
 
@@ -71,3 +76,33 @@ def write_synthetic(model_dir: str | Path, *, make_current: bool = True, **kw) -
     arrays, catalog = synthetic_arrays(**kw)
     return write_bundle(model_dir, arrays, {"catalog": catalog}, {"fingerprint": "synthetic", "params": kw},
                         make_current=make_current)
+
+
+def retrained(model_dir: str | Path, source: str) -> str:
+    """A new version holding `source`'s files (hard links) under a manifest of its own:
+    to a server, a bundle it has never loaded, as after a retraining (a swap back to a
+    version served before could reuse that version's model image)."""
+    versions = Path(model_dir) / VERSIONS
+    src = versions / source
+    manifest = json.loads((src / MANIFEST).read_text())
+    version = new_version_id(uuid.uuid4().hex)
+    tmp = versions / f".tmp-{version}"
+    tmp.mkdir()
+    for f in src.iterdir():
+        if f.name != MANIFEST:
+            try:
+                os.link(f, tmp / f.name)
+            except OSError:  # no hard links here: a copy
+                shutil.copy2(f, tmp / f.name)
+    manifest.update(id=version, created=datetime.now(timezone.utc).isoformat(), copy_of=source)
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    os.rename(tmp, versions / version)
+    return version
+
+
+def remove_copies(model_dir: str | Path, keep: str | None = None) -> None:
+    """Remove the versions `retrained` made, except `keep`."""
+    for name in list_versions(model_dir):
+        path = Path(model_dir) / VERSIONS / name
+        if name != keep and "copy_of" in json.loads((path / MANIFEST).read_text()):
+            shutil.rmtree(path)

@@ -1,7 +1,8 @@
 """From `current` changing to the server answering with the new model_version, under load.
 
 A real `recsvc serve` (1..N workers) on two synthetic bundles; client threads send
-GetComplements without pause while `current` is flipped between the two versions. Per
+GetComplements without pause while `current` moves to a new version (a hard-linked copy
+of one of the two under a new id: never loaded before, as after a retraining). Per
 swap: seconds until the first answer names the new version, seconds until the last
 answer naming the old one (every worker switched), and the requests that failed in the
 whole run. Target (issue 5): <= 5 s, zero failed.
@@ -22,7 +23,7 @@ from pathlib import Path
 import grpc
 
 from bench.serve_load import free_port, resolve_current, workers_serving
-from bench.serve_synthetic import write_synthetic
+from bench.serve_synthetic import remove_copies, retrained, write_synthetic
 from recsvc.client import Client
 from recsvc.config import Config
 from recsvc.v1 import recommender_pb2 as pb
@@ -88,8 +89,9 @@ def measure(model_dir: Path, versions: list[str], workers: int, swaps: int, clie
     rows = []
     try:
         time.sleep(1.0)
+        old = versions[0]
         for n in range(swaps):
-            old, new = versions[n % 2], versions[(n + 1) % 2]
+            new = retrained(model_dir, versions[(n + 1) % 2])  # never loaded before: a full load
             t0 = time.time()
             set_current(model_dir, new)
             # until every worker serves it (a fixed 8 s window printed nan when a swap took
@@ -101,12 +103,15 @@ def measure(model_dir: Path, versions: list[str], workers: int, swaps: int, clie
             last_old = max((t for t, v in window if v == old), default=t0) - t0
             rows.append([str(workers), f"{n + 1}", f"{first:.2f}" if switched else "> 60", f"{last_old:.2f}",
                          f"{len(window):,}", str(len(load.failed))])
+            old = new
     finally:
         load.stop.set()
         for t in threads:
             t.join()
         proc.terminate()
         proc.wait(30)
+        set_current(model_dir, versions[0])
+        remove_copies(model_dir)
     return rows
 
 
@@ -118,6 +123,7 @@ def main() -> None:
     ap.add_argument("--products", type=int, default=100_000)
     ap.add_argument("--model-dir", type=Path, default=OUT / "swap-model")
     args = ap.parse_args()
+    remove_copies(args.model_dir)  # an interrupted run's
     versions = list_versions(args.model_dir)[-2:]
     if len(versions) < 2:
         print(f"writing two {args.products:,}-product synthetic bundles to {args.model_dir} ...", flush=True)

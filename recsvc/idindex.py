@@ -24,6 +24,14 @@ class IdIndex(Mapping[str, int]):
         self._sorted = self.ids[self._order]
         self._width = self._sorted.dtype.itemsize // 4  # characters of the widest id (UCS-4)
 
+    @classmethod
+    def from_sorted(cls, ids: np.ndarray, order: np.ndarray, sorted_ids: np.ndarray) -> "IdIndex":
+        """An index whose sort was done before (a model image): `sorted_ids = ids[order]`."""
+        index = cls.__new__(cls)
+        index.ids, index._order, index._sorted = ids, order, sorted_ids
+        index._width = sorted_ids.dtype.itemsize // 4
+        return index
+
     def get(self, key: str, default: int | None = None) -> int | None:  # type: ignore[override]
         if len(key) > self._width:  # longer than every id; and searching with a wider key
             return default         # would make numpy cast the whole array (~100 us)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recsvc import model_image
 from recsvc.answers import (ComplementsQuery, Context, Live, RecommendQuery, SubstitutesQuery, complements,
                             recommend, substitutes)
 from recsvc.config import Config
@@ -41,6 +42,7 @@ from recsvc.store import Store, open_store
 from training.bundle import BundleError, current_version, resolve
 
 log = logging.getLogger("recsvc.runtime")
+_RETIRE_S = 0.2  # after a swap, before the old model's mapped pages are released
 
 
 @dataclass
@@ -158,14 +160,14 @@ class Runtime:
                 # while a model serves, the load keeps to its share of the worker (recsvc.pacing)
                 share = self.config.reload_cpu_share if live is not None else 1.0
                 with _one_loader_at_a_time(self.model_dir), paced(share):
-                    model = load_model(self.model_dir, verify=self.config.verify_checksums)
+                    model = self._load(background=live is not None)
                     pause()
                     new = make_live(model, self.store, self.promotions, self.config)
                     pause()
                     smoke_test(new)
             except Exception as e:  # any failure to load keeps the old model serving
                 return self._refuse(previous, target, f"{type(e).__name__}: {e}" if not isinstance(e, BundleError) else str(e))
-            self._holder.swap(new)
+            old = self._holder.swap(new)
             new.inventory.refresh()  # stock written to the old inventory while this one loaded
             # A model is ~10^6 long-lived objects (id maps, titles): frozen, the cyclic GC
             # stops walking them, which would otherwise pause a request for milliseconds.
@@ -179,7 +181,21 @@ class Runtime:
                 cb(new)
             for cb in self._on_refuse:
                 cb("")
+            if old is not None:
+                time.sleep(_RETIRE_S)  # requests that took the old model finish first
+                with paced(self.config.reload_cpu_share):
+                    model_image.release(old.model)
             return ReloadResult(True, model.version, previous, f"now serving {model.version}")
+
+    def _load(self, background: bool) -> Model:
+        """The model `current` names, through its model image where images are on."""
+        verify, setting = self.config.verify_checksums, self.config.model_image_dir
+        if setting != "off":
+            try:
+                return model_image.load(self.model_dir, setting, verify=verify, background=background)
+            except model_image.ImageUnavailable as e:
+                log.warning("no model image (%s); loading the bundle in this worker", e)
+        return load_model(self.model_dir, verify=verify)
 
     def _refuse(self, previous: str, target: str, why: str) -> ReloadResult:
         self._refused = target or None
