@@ -201,15 +201,17 @@ def _strings(col: pd.Series) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=str)
 
 
-def load_model(path: str | Path, *, verify: bool = True) -> Model:
+def load_model(path: str | Path, *, verify: bool = True, mapped: bool = False) -> Model:
     """Load and check a bundle (a model dir following `current`, or a bundle dir).
 
     Raises BundleError, saying what is wrong, for anything the service cannot serve.
+    mapped: the bundle's arrays stay memory maps of its files (for a process that serves
+    no requests: the model image's child, which copies them on file to file).
     """
     t0 = time.perf_counter()
-    # Read into memory rather than mmap: a request must never wait on a page fault, and
-    # a freshly swapped-in model would otherwise fault on its first requests.
-    b = load_bundle(path, verify=verify, mmap=False, pause=pause)
+    # Otherwise read into memory: a request must never wait on a page fault, and a
+    # freshly swapped-in model would fault on its first requests.
+    b = load_bundle(path, verify=verify, mmap=mapped, pause=pause)
     a, path = b.arrays, b.path
     _validate(a, path)
     pause()

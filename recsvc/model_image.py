@@ -112,7 +112,11 @@ def write_image(model: Model, dest: Path) -> None:
         for file, attr in zip(files, model.attributes.values()):
             arrays[file] = attr.codes
         for name, a in arrays.items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
+            source = _whole_file(a)
+            if source is not None:  # a bundle array as it is: copied by the kernel (sendfile)
+                shutil.copyfile(source, tmp / f"{name}.npy")
+            else:
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
         meta = {
             "image_format": IMAGE_FORMAT, "version": model.version, "path": str(model.path),
             "manifest": model.manifest, "category_names": model.category_names,
@@ -130,6 +134,18 @@ def write_image(model: Model, dest: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _whole_file(a: np.ndarray) -> str | None:
+    """The .npy file `a` is the whole of, mapped as it is (load_model(mapped=True)), else None."""
+    base = a
+    while isinstance(base, np.ndarray) and not isinstance(base, np.memmap):
+        base = base.base
+    if not (isinstance(base, np.memmap) and base.filename and str(base.filename).endswith(".npy")):
+        return None
+    same = (a.dtype == base.dtype and a.shape == base.shape and a.flags.c_contiguous
+            and a.__array_interface__["data"][0] == base.__array_interface__["data"][0])
+    return str(base.filename) if same else None
 
 
 # --- mapping ------------------------------------------------------------------------------
@@ -242,6 +258,7 @@ def load(model_dir: Path, setting: str | Path, *, verify: bool, background: bool
         dest = image_dir(root, bundle, verify)
     except OSError as e:
         raise ImageUnavailable(f"cannot read {bundle}: {e}") from e
+    _check_owner(root)
     model = _open_existing(dest)
     if model is not None:
         return model
@@ -258,6 +275,19 @@ def load(model_dir: Path, setting: str | Path, *, verify: bool, background: bool
         return open_image(dest)
     except (OSError, ValueError, BundleError) as e:
         raise ImageUnavailable(f"image {dest} just made cannot be mapped: {e}") from e
+
+
+def _check_owner(root: Path) -> None:
+    """A worker trusts what it maps: the directory must be this user's alone."""
+    try:
+        st = root.stat()
+    except FileNotFoundError:
+        return  # made below, by this user, 0700
+    except OSError as e:
+        raise ImageUnavailable(f"cannot use {root}: {e}") from e
+    if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise ImageUnavailable(f"{root} belongs to another user or others may write to it; "
+                               "set model_image_dir to a directory of this user's")
 
 
 def _open_existing(dest: Path) -> Model | None:
@@ -335,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         _lowest_priority()
     try:
         with alone():
-            model = load_model(args.bundle, verify=not args.no_verify)
+            model = load_model(args.bundle, verify=not args.no_verify, mapped=True)
     except BundleError as e:
         print(e, file=sys.stderr)
         return _BUNDLE_ERROR

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from recsvc.events import ArmItemStats, Event, IngestResult
@@ -27,9 +27,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class StockUpdate:
-    """Units on hand for one variant; `quantity <= 0` means out of stock."""
+class StockUpdate(NamedTuple):
+    """Units on hand for one variant; `quantity <= 0` means out of stock.
+
+    A tuple, not a dataclass, so that a store may hand back plain `(item_id, quantity)`
+    tuples, which compare equal: a new model's inventory reads every stored level (60k
+    in the benchmark), and as many dataclass objects (or tuple subclasses) set off
+    gen-2 collections of ~18 ms in the worker while requests waited, where the cyclic
+    GC stops tracking plain tuples of str and int at their first collection."""
 
     item_id: str
     quantity: int
@@ -108,7 +113,8 @@ class Store(ABC):
 
     @abstractmethod
     def stock_changes_since(self, seq: int) -> tuple[int, list[StockUpdate]]:
-        """(latest seq, current value of each record changed after `seq`)."""
+        """(latest seq, current value of each record changed after `seq`), each a
+        StockUpdate or a plain (item_id, quantity) tuple."""
 
     # --- prices -----------------------------------------------------------------------
     @abstractmethod

@@ -134,7 +134,7 @@ class SqlStore(ExperimentTables, Store):
             # GIL for ~70 ms in one fetchall, while the worker answered requests).
             while page := found.fetchmany(_PAGE):
                 latest = max(latest, max(int(r[2]) for r in page))
-                changes += [StockUpdate(r[0], int(r[1])) for r in page]
+                changes += [(r[0], int(r[1])) for r in page]  # plain tuples: see StockUpdate
                 if len(page) == _PAGE:
                     pause()
             return latest, changes

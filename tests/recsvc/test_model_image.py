@@ -149,11 +149,11 @@ def test_without_a_usable_image_dir_the_worker_loads_the_bundle_itself(tmp_path,
     rt = Runtime(Config(model_dir=str(models), model_image_dir=str(blocker / "images")))
     try:
         with caplog.at_level(logging.WARNING):
-            assert rt.reload().changed  # first load: in the process; the image cannot be written
+            assert rt.reload().changed  # first load
             write_apparel(models, version="v2")
             r = rt.reload()  # hot reload: no child image either
         assert r.changed and rt.live().model.version == "v2", r.message
-        assert "could not write the model image" in caplog.text and "loading the bundle in this worker" in caplog.text
+        assert caplog.text.count("loading the bundle in this worker") == 2, caplog.text
     finally:
         rt.close()
 
@@ -185,3 +185,24 @@ def test_the_child_takes_idle_time_on_every_cpu():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(maxsplit=2)
     assert out[0] == "19" and out[1] == "True"
     assert eval(out[2]) == sorted(os.sched_getaffinity(0))  # not only the (pinned) parent's CPU
+
+
+def test_an_image_dir_others_may_write_to_is_not_trusted(tmp_path):
+    models = tmp_path / "models"
+    write_apparel(models)
+    (tmp_path / "images").mkdir(mode=0o777)
+    os.chmod(tmp_path / "images", 0o777)
+    with pytest.raises(model_image.ImageUnavailable, match="others may write to it"):
+        load(models, tmp_path / "images", verify=True, background=True)
+
+
+def test_a_first_load_whose_image_cannot_be_written_still_serves(tmp_path, caplog):
+    models = tmp_path / "models"
+    bundle = write_apparel(models)
+    dest = image_dir(tmp_path / "images", bundle, True)
+    dest.parent.mkdir(mode=0o700)
+    dest.write_text("in the way")  # the image cannot be renamed into place
+    with caplog.at_level(logging.WARNING, logger="recsvc.model_image"):
+        model = load(models, tmp_path / "images", verify=True, background=False)
+    assert model.n_products == 12 and "could not write the model image" in caplog.text
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]  # no half-written leftover

@@ -1,6 +1,7 @@
 """The state store: one suite, run against SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
+import gc
 import socket
 import sqlite3
 import threading
@@ -72,7 +73,16 @@ def test_stock_changes_since_returns_only_later_records_with_their_latest_value(
     assert latest == second and changes == [StockUpdate("b", 0)]
     latest, changes = store.stock_changes_since(0)
     assert latest == second
-    assert sorted(changes, key=lambda u: u.item_id) == [StockUpdate("a", 5), StockUpdate("b", 0)]
+    assert sorted(changes) == [StockUpdate("a", 5), StockUpdate("b", 0)]
+
+
+def test_a_full_stock_read_leaves_the_cyclic_gc_nothing_to_walk(store):
+    """A new model's inventory reads every stored level: as objects the GC tracks, 60k
+    of them set off gen-2 collections of ~18 ms in a worker answering requests."""
+    store.upsert_stock([StockUpdate(f"v{i}", i % 3) for i in range(3000)])
+    _, changes = store.stock_changes_since(0)
+    gc.collect()
+    assert len(changes) == 3000 and not any(gc.is_tracked(u) for u in changes)
 
 
 def test_concurrent_stock_writers_get_distinct_seqs_and_lose_nothing(store):
