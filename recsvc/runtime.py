@@ -61,9 +61,12 @@ class RuntimeStatus:
     started_at: float = field(default_factory=time.time)
 
 
-def make_live(model: Model, store: Store, promotions: PromotionBook, config: Config) -> Live:
-    """Bind the mutable state (stock, prices) to a model's catalog."""
-    inventory = Inventory(store, model.variant_ids, model.variant_product, model.n_products, model.variant_index)
+def make_live(model: Model, store: Store, promotions: PromotionBook, config: Config,
+              previous: Live | None = None) -> Live:
+    """Bind the mutable state (stock, prices) to a model's catalog; on a swap, the stock
+    is carried over from the `previous` snapshot's (its refresh() then pulls what changed)."""
+    args = (model.variant_ids, model.variant_product, model.n_products, model.variant_index)
+    inventory = previous.inventory.rebind(*args) if previous is not None else Inventory(store, *args)
     return Live(model=model, inventory=inventory, prices=Prices(store, model), promotions=promotions, config=config,
                 kernel=kernel_for(model, config))
 
@@ -162,7 +165,7 @@ class Runtime:
                 with _one_loader_at_a_time(self.model_dir), paced(share):
                     model = self._load(background=live is not None)
                     pause()
-                    new = make_live(model, self.store, self.promotions, self.config)
+                    new = make_live(model, self.store, self.promotions, self.config, previous=live)
                     pause()
                     smoke_test(new)
             except Exception as e:  # any failure to load keeps the old model serving

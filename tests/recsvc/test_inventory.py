@@ -124,3 +124,29 @@ def test_rebind_to_a_new_catalog_keeps_stock_of_items_still_sold(store):
 def test_product_codes_outside_the_product_range_are_refused(store):
     with pytest.raises(ValueError, match="item_product"):
         Inventory(store, ITEMS, np.array([0, 0, 1, 3], np.int32), n_products=3)
+
+
+def test_rebind_carries_the_stock_and_refresh_catches_up_with_later_writes(store, store_url):
+    inv = inventory(store)
+    inv.apply([StockUpdate("scarf", 0), StockUpdate("jacket-XL", 0)])
+    new = inv.rebind(ITEMS, PRODUCT, 3)
+    assert new.variant_stock.tolist() == [True, False, False, True] and new.seq == inv.seq
+    other = open_store(store_url)  # another replica writes after the swap's snapshot
+    try:
+        other.upsert_stock([StockUpdate("jacket-XL", 4), StockUpdate("hat", 0)])
+    finally:
+        other.close()
+    new.refresh()
+    assert new.variant_stock.tolist() == [True, True, False, False]
+
+
+def test_stock_of_items_a_catalog_does_not_sell_reaches_a_later_catalog_that_does(store):
+    inv = inventory(store)
+    inv.refresh()
+    store.upsert_stock([StockUpdate("boot-42", 0), StockUpdate("boot-43", 0), StockUpdate("boot-43", 2)])
+    inv.refresh()  # records for items outside this catalog: kept, not served
+    assert inv.variant_stock.tolist() == [True, True, True, True]
+    new = inv.rebind(np.array(["boot-42", "boot-43", "hat"]), np.array([0, 0, 1], np.int32), 2)
+    assert new.variant_stock.tolist() == [False, True, True]  # boot-43's latest record: back in stock
+    again = new.rebind(ITEMS, PRODUCT, 3).rebind(np.array(["boot-42"]), np.array([0], np.int32), 1)
+    assert again.variant_stock.tolist() == [False]  # carried through a catalog without it
