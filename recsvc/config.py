@@ -68,11 +68,12 @@ class Config:
                                 default=1.0)
     reload_cpu_share: float = _doc("while a model serves, the share of a worker's time that taking "
                                    "in the next one may take (0-1]: the rest answers requests, so a swap "
-                                   "under load does not overflow the admission limit. With model images "
-                                   "(model_image_dir) a worker maps the image and builds its kernel, "
-                                   "~60 ms of CPU at 100k products; without, it loads the bundle itself, "
-                                   "~0.8 s of CPU: a swap in 3-4 s at 0.5 on a saturated worker",
-                                   default=0.5)
+                                   "under load does not overflow the admission limit (at half the "
+                                   "sustainable rate a worker needs ~60 % of its core for requests: "
+                                   "0.5 left it short). With model images (model_image_dir) a worker "
+                                   "maps the image and builds its kernel, ~90 ms of CPU at 100k "
+                                   "products: ~0.4 s at 0.25; without, it loads the bundle itself, "
+                                   "~0.8 s of CPU: over 3 s at 0.25", default=0.25)
     refresh_s: float = _doc("how often stock and promotions written by other replicas (or "
                             "other worker processes) are pulled in", default=1.0)
     slow_refresh_s: float = _doc("how often price overrides written by other replicas are "
