@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from bench.serve_synthetic import remove_copies, retrained, write_synthetic
+from recsvc import model_image
 from recsvc.config import Config
 from training.bundle import list_versions, set_current
 
@@ -266,6 +267,14 @@ def add_promotion(port: int) -> None:
         c.create_promotion(name="Bench set", kind="percent", value=15.0, cap=100.0, promo_id="bench-set",
                            categories=[f"category-{i:03d}" for i in range(0, 200, 2)],
                            starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=1))
+
+
+def drop_images(model_dir: Path) -> None:
+    """The server's model images of this benchmark's bundles: in memory (/dev/shm), ~200 MB each."""
+    setting = os.environ.get("RECSVC_MODEL_IMAGE_DIR", Config.model_image_dir)
+    root = model_image.root_for(setting, resolve_current(model_dir))
+    if root is not None:
+        model_image.remove_images(root, model_dir)
 
 
 def resolve_current(model_dir: Path) -> Path:
@@ -502,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             p.send_signal(signal.SIGTERM)
         for p in (rec, bare):
             p.wait(timeout=30)
+        drop_images(model_dir)
     result = {"machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
                           "load_avg_at_start": load_avg},
               "workers": args.workers, "startup_s": startup, "rss_mb": rss, "rss_mb_end": rss_after,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import grpc
 
-from bench.serve_load import free_port, resolve_current, workers_serving
+from bench.serve_load import drop_images, free_port, resolve_current, workers_serving
 from bench.serve_synthetic import remove_copies, retrained, write_synthetic
 from recsvc.client import Client
 from recsvc.config import Config
@@ -112,6 +112,7 @@ def measure(model_dir: Path, versions: list[str], workers: int, swaps: int, clie
         proc.wait(30)
         set_current(model_dir, versions[0])
         remove_copies(model_dir)
+        drop_images(model_dir)
     return rows
 
 

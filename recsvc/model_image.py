@@ -338,6 +338,21 @@ def _prune(root: Path, keep: Path) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+def remove_images(root: Path, under: Path) -> int:
+    """Remove the images of bundles inside `under` (a benchmark's model directory when
+    it is done: images live in memory, /dev/shm). Returns how many."""
+    removed, under = 0, under.resolve()
+    for image in (root.iterdir() if root.is_dir() else ()):
+        try:
+            path = Path(json.loads((image / META).read_text())["path"])
+        except (OSError, ValueError, KeyError):
+            continue
+        if path.is_relative_to(under):
+            shutil.rmtree(image, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 # --- the child --------------------------------------------------------------------------------
 def _lowest_priority() -> None:
     """Idle time on any core: the workers are pinned, this process must not take theirs."""

@@ -206,3 +206,14 @@ def test_a_first_load_whose_image_cannot_be_written_still_serves(tmp_path, caplo
         model = load(models, tmp_path / "images", verify=True, background=False)
     assert model.n_products == 12 and "could not write the model image" in caplog.text
     assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]  # no half-written leftover
+
+
+def test_a_benchmark_removes_the_images_of_its_own_bundles_only(tmp_path):
+    mine, other = tmp_path / "bench-models", tmp_path / "shop-models"
+    write_apparel(mine)
+    write_apparel(other)
+    for models in (mine, other):
+        load(models, tmp_path / "images", verify=True, background=False)
+    assert model_image.remove_images(tmp_path / "images", mine) == 1
+    [left] = (tmp_path / "images").iterdir()
+    assert open_image(left).path == resolve(other)
