@@ -52,6 +52,10 @@ MIN_AGE_S = 10.0  # an image used this recently is never removed (a worker may b
 _BUNDLE_ERROR = 3  # the child's exit status: the bundle is refused (stderr says why)
 _MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux >= 5.14
 _SLICE = 4 << 20  # bytes of mapping per madvise call (~1 ms of page-table work)
+# A child that hangs (a stuck mount) must not stop the watcher for good: after this the
+# worker loads the bundle itself. Generous: at the lowest priority on saturated cores a
+# 100k-product load can take minutes.
+_CHILD_TIMEOUT_S = 900.0
 
 # Model fields held as arrays in the image, by file name.
 _ARRAYS = (
@@ -312,7 +316,9 @@ def _prepare_in_child(bundle: Path, dest: Path, verify: bool) -> None:
         cmd.append("--no-verify")
     try:
         # communicate() waits with the GIL released: the request threads keep it
-        done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=_CHILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired as e:  # run() has killed it
+        raise ImageUnavailable(f"preparing {bundle} took over {_CHILD_TIMEOUT_S:.0f} s") from e
     except OSError as e:
         raise ImageUnavailable(f"cannot start {cmd[0]}: {e}") from e
     if done.returncode == _BUNDLE_ERROR:

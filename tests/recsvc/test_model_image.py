@@ -217,3 +217,19 @@ def test_a_benchmark_removes_the_images_of_its_own_bundles_only(tmp_path):
     assert model_image.remove_images(tmp_path / "images", mine) == 1
     [left] = (tmp_path / "images").iterdir()
     assert open_image(left).path == resolve(other)
+
+
+def test_a_child_that_takes_too_long_is_stopped_and_the_worker_loads_the_bundle_itself(tmp_path, monkeypatch, caplog):
+    models = tmp_path / "models"
+    write_apparel(models, version="v1")
+    rt = Runtime(Config(model_dir=str(models), model_image_dir=str(tmp_path / "images")))
+    try:
+        assert rt.reload().changed
+        monkeypatch.setattr(model_image, "_CHILD_TIMEOUT_S", 0.01)  # no Python starts that fast
+        write_apparel(models, version="v2")
+        with caplog.at_level(logging.WARNING):
+            r = rt.reload()
+        assert r.changed and rt.live().model.version == "v2"
+        assert "took over 0 s" in caplog.text and "loading the bundle in this worker" in caplog.text
+    finally:
+        rt.close()
