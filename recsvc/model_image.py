@@ -271,10 +271,13 @@ def load(model_dir: Path, setting: str | Path, *, verify: bool, background: bool
         try:
             write_image(model, dest)
             _prune(root, dest)
+            log.info("wrote model image %s for the other workers", dest)
         except OSError as e:
             log.warning("could not write the model image %s (%s); each worker loads the bundle itself", dest, e)
         return model
+    t0 = time.perf_counter()
     _prepare_in_child(bundle, dest, verify)  # which prunes the old images (unlinking them costs CPU)
+    log.info("model image %s made by a child process in %.1f s", dest, time.perf_counter() - t0)
     try:
         return open_image(dest)
     except (OSError, ValueError, BundleError) as e:
@@ -307,6 +310,7 @@ def _open_existing(dest: Path) -> Model | None:
         os.utime(dest)  # in use: not pruned
     except OSError:
         pass
+    log.info("mapped model image %s", dest)
     return model
 
 
