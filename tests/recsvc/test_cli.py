@@ -27,8 +27,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(model_dir: Path, port: int, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "RECSVC_RELOAD_POLL_S": "0.2", "RECSVC_GRACE_S": "5"}
+def start(model_dir: Path, port: int, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {**os.environ, "RECSVC_RELOAD_POLL_S": "0.2", "RECSVC_GRACE_S": "5", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "recsvc.cli", "serve", "--model-dir", str(model_dir),
                              "--host", "127.0.0.1", "--port", str(port), *extra],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -127,6 +127,40 @@ def test_workers_share_the_port_each_on_a_cpu_of_its_own_and_stop_together(tmp_p
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_workers_load_a_bundle_once_and_map_its_model_image(tmp_path):
+    """The first worker loads and writes the image, the second maps it; a new bundle is
+    loaded by one child process, and both workers map what it wrote."""
+    write_apparel(tmp_path / "model", version="v1")
+    port, images = free_port(), tmp_path / "images"
+    proc = start(tmp_path / "model", port, "--workers", "2", env={"RECSVC_MODEL_IMAGE_DIR": str(images)})
+    try:
+        with Client(f"127.0.0.1:{port}") as c:
+            wait_serving(c, proc)
+            write_apparel(tmp_path / "model", version="v2")
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                versions = set()
+                for _ in range(16):  # separate connections land on either worker
+                    ch = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+                    with Client(channel=ch) as each:
+                        stats = each.server_stats()
+                        versions.add((stats.pid, stats.model_version))
+                    ch.close()
+                if {v for _, v in versions} == {"v2"} and len(versions) == 2:
+                    break
+                time.sleep(0.2)
+            assert {v for _, v in versions} == {"v2"} and len(versions) == 2, versions
+        proc.send_signal(signal.SIGTERM)
+        log = proc.communicate(timeout=15)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert sorted(p.name.split("-")[0] for p in images.iterdir()) == ["v1", "v2"]
+    assert log.count("wrote model image") == 1 and log.count("made by a child process") == 1, log
+    assert log.count("mapped model image") == 2, log  # v1 by the second worker, v2 by the other one
 
 
 def test_help_explains_the_commands(capsys):
