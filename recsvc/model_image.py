@@ -9,8 +9,9 @@ tens of thousands of RESOURCE_EXHAUSTED. An image moves that work out of the wor
   recsvc.model_image`) at the lowest CPU priority on any core, so it takes idle time,
   not the workers'; it writes every array of the `Model` here, in a directory renamed
   into place when complete.
-- Each worker then maps the files (`MAP_POPULATE`: the pages are in place before the
-  first request, and shared by all workers of the machine: one copy in memory).
+- Each worker then maps the files, their pages populated before the first request (in
+  slices, with the GIL handed over between) and shared by all workers of the machine:
+  one copy in memory. After a swap the old model's pages are released the same way.
 - The first load of a process (nothing served yet) loads in the process, as fast as it
   can, and writes the image for the workers after it; a restart maps the image.
 
@@ -107,14 +108,8 @@ def write_image(model: Model, dest: Path) -> None:
     tmp = dest.parent / f".tmp-{dest.name}-{uuid.uuid4().hex[:6]}"
     tmp.mkdir()
     try:
-        arrays = {name: getattr(model, name) for name in _ARRAYS}
-        for name in _INDEXES:
-            index: IdIndex = getattr(model, name)
-            arrays[f"{name}.order"], arrays[f"{name}.sorted"] = index._order, index._sorted
-        arrays["user_ids"] = model.user_index.ids
-        files = [f"attribute.{i}" for i in range(len(model.attributes))]  # any name is a safe file name
-        for file, attr in zip(files, model.attributes.values()):
-            arrays[file] = attr.codes
+        arrays = _image_arrays(model)
+        files = [f"attribute.{i}" for i in range(len(model.attributes))]
         for name, a in arrays.items():
             source = _whole_file(a)
             if source is not None:  # a bundle array as it is: copied by the kernel (sendfile)
@@ -138,6 +133,18 @@ def write_image(model: Model, dest: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _image_arrays(model: Model) -> dict[str, np.ndarray]:
+    """Every array of `model`, by file name in its image."""
+    arrays = {name: getattr(model, name) for name in _ARRAYS}
+    for name in _INDEXES:
+        index: IdIndex = getattr(model, name)
+        arrays[f"{name}.order"], arrays[f"{name}.sorted"] = index._order, index._sorted
+    arrays["user_ids"] = model.user_index.ids
+    for i, attr in enumerate(model.attributes.values()):  # by position: any name is a safe file name
+        arrays[f"attribute.{i}"] = attr.codes
+    return arrays
 
 
 def _whole_file(a: np.ndarray) -> str | None:
@@ -197,8 +204,8 @@ def release(model: Model) -> None:
     served, so that freeing it later is cheap. A page still read afterwards (a request that
     took the model just before the swap) faults back in: correct, only slower."""
     seen: set[int] = set()
-    for value in vars(model).values():
-        base = _mapping(value) if isinstance(value, np.ndarray) else None
+    for value in _image_arrays(model).values():
+        base = _mapping(value)
         if base is not None and id(base) not in seen:
             seen.add(id(base))
             _in_slices(base, mmap.MADV_DONTNEED)
@@ -343,7 +350,7 @@ def _prune(root: Path, keep: Path) -> None:
         return
     images = sorted(((t, p) for t, p in entries if not p.name.startswith(".")), reverse=True)
     stale = [p for t, p in images[KEEP:] if now - t > MIN_AGE_S]
-    stale += [p for t, p in entries if p.name.startswith(".tmp-") and now - t > 10 * MIN_AGE_S]
+    stale += [p for t, p in entries if p.name.startswith(".tmp-") and now - t > _CHILD_TIMEOUT_S]  # its writer is gone
     for p in stale:
         shutil.rmtree(p, ignore_errors=True)
 

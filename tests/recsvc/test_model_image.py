@@ -120,7 +120,7 @@ def test_an_image_with_indices_out_of_range_is_not_served(tmp_path):
 
 def test_old_images_are_removed_beyond_the_newest_few(tmp_path):
     root = tmp_path / "images"
-    old = time.time() - 100 * model_image.MIN_AGE_S
+    old = time.time() - 2 * max(model_image.MIN_AGE_S, model_image._CHILD_TIMEOUT_S)
     for i, name in enumerate(["v0", "v1", "v2", "v3", ".tmp-v4-interrupted"]):
         (root / name).mkdir(parents=True)
         os.utime(root / name, (old + i, old + i))
@@ -136,6 +136,8 @@ def test_a_released_model_still_answers_right(tmp_path):
     write_apparel(models)
     model = load(models, tmp_path / "images", verify=True, background=True)
     expected = load_model(models)
+    released = {id(model_image._mapping(a)) for a in model_image._image_arrays(model).values()}
+    assert len(released) == len(list((tmp_path / "images").glob("*/*.npy")))  # every file of the image
     release(model)  # pages dropped; reading faults them back in
     assert_same_model(expected, model)
     assert model.complements_idx[P["JKT-1"], 0] == P["JEANS-1"]
