@@ -378,12 +378,7 @@ def measure_swaps(port: int, model_dir: Path, versions: list[str], requests: Pat
     for k in range(args.swaps):
         target = retrained(model_dir, versions[(k + 1) % 2])  # new to the server: a full load
         set_current(model_dir, target)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            stats = worker_stats(port, tries=8)
-            if len(stats) == args.workers and all(s.model_version == target for s in stats.values()):
-                break
-            time.sleep(0.2)
+        workers_serving(port, args.workers, target, 60)
     took = time.perf_counter() - t0
     remove_copies(model_dir, keep=target)
     time.sleep(1)

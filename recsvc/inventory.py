@@ -85,8 +85,8 @@ class Inventory:
             self._seq = carried.seq
             codes = self._index.codes(carried.out_of_stock)
             variant[codes[codes >= 0]] = False
-            gone = carried.out_of_stock[codes < 0]  # no longer sold: kept for a later catalog
-            changes = [(i, 0) for i in gone.tolist()] + [(i, 0) for i in carried.elsewhere]
+            self._elsewhere.update(carried.out_of_stock[codes < 0].tolist())  # no longer sold: for a later catalog
+            changes = [(i, 0) for i in carried.elsewhere]  # one of them may be sold here
         self._view = self._publish(variant, changes)
 
     # --- reads (request path) ---------------------------------------------------------

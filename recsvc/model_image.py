@@ -109,7 +109,7 @@ def write_image(model: Model, dest: Path) -> None:
     tmp.mkdir()
     try:
         arrays = _image_arrays(model)
-        files = [f"attribute.{i}" for i in range(len(model.attributes))]
+        files = [name for name in arrays if name.startswith("attribute.")]  # in model.attributes' order
         for name, a in arrays.items():
             source = _whole_file(a)
             if source is not None:  # a bundle array as it is: copied by the kernel (sendfile)
@@ -199,16 +199,16 @@ def _mapping(a: np.ndarray) -> mmap.mmap | None:
     return base if isinstance(base, mmap.mmap) else None
 
 
-def release(model: Model) -> None:
-    """Drop the page-table entries of a model's mapped arrays, in slices: once it is no longer
-    served, so that freeing it later is cheap. A page still read afterwards (a request that
-    took the model just before the swap) faults back in: correct, only slower."""
-    seen: set[int] = set()
-    for value in _image_arrays(model).values():
-        base = _mapping(value)
-        if base is not None and id(base) not in seen:
-            seen.add(id(base))
-            _in_slices(base, mmap.MADV_DONTNEED)
+def release(model: Model, after_s: float = 0.0) -> None:
+    """Drop the page-table entries of a model's mapped arrays, in slices, `after_s` from now
+    (requests that took it finish first): once it is no longer served, so that freeing it
+    later is cheap. A page still read afterwards faults back in: correct, only slower. A
+    model loaded in the process (no image) returns at once."""
+    mappings = {id(m): m for m in map(_mapping, _image_arrays(model).values()) if m is not None}
+    if mappings:
+        time.sleep(after_s)
+    for m in mappings.values():
+        _in_slices(m, mmap.MADV_DONTNEED)
 
 
 def open_image(path: Path) -> Model:

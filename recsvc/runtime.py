@@ -185,9 +185,8 @@ class Runtime:
             for cb in self._on_refuse:
                 cb("")
             if old is not None:
-                time.sleep(_RETIRE_S)  # requests that took the old model finish first
                 with paced(self.config.reload_cpu_share):
-                    model_image.release(old.model)
+                    model_image.release(old.model, after_s=_RETIRE_S)
             return ReloadResult(True, model.version, previous, f"now serving {model.version}")
 
     def _load(self, background: bool) -> Model:
