@@ -51,9 +51,21 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(self._target)
+            try:
+                server = socket.create_connection(self._target)
+            except OSError:
+                client.close()
+                continue
             with self._lock:
-                self._open += [client, server]
+                # A connection accepted just before a cut would otherwise outlive it
+                # and carry writes the test expects to be refused.
+                live = self._listener is listener
+                if live:
+                    self._open += [client, server]
+            if not live:
+                for s in (client, server):
+                    s.close()
+                return
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
