@@ -27,7 +27,7 @@ from recsvc.config import Config
 from recsvc.interceptors import HandlerStats, ServiceInterceptor
 from recsvc.metrics import Metrics
 from recsvc.runtime import Runtime
-from recsvc.server import RECOMMENDER, RecommenderService
+from recsvc.server import recommender_servicer
 from recsvc.v1 import recommender_pb2 as pb
 
 RPCS = {"complements": ("GetComplements", pb.ComplementsRequest), "substitutes": ("GetSubstitutes", pb.SubstitutesRequest),
@@ -49,8 +49,7 @@ def _servicer(model_dir: Path, state: Path, compiled: bool):
     runtime.start()
     stats, metrics = HandlerStats(), Metrics()
     metrics.track_calls(stats)
-    calls = ServiceInterceptor(stats)
-    return runtime, calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER)
+    return runtime, recommender_servicer(runtime, ServiceInterceptor(stats), metrics)
 
 
 def main(argv: list[str] | None = None) -> int:

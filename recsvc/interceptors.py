@@ -132,10 +132,16 @@ class HandlerStats:
 
     def record(self, method: str, seconds: float, cpu_seconds: float, code: str = "OK") -> None:
         """Count one finished call (`code`: a grpc.StatusCode name) and leave the in-flight count."""
+        self.count(method, seconds, cpu_seconds, code, 1)
+
+    def count(self, method: str, seconds: float, cpu_seconds: float, code: str = "OK", entered: int = 0) -> None:
+        """Count one finished call that `entered` the in-flight count or not: a compiled
+        call (recsvc.fast.CompiledRPC) does not, as no other thread could see it there
+        but in a few short Python calls."""
         b, c = bisect_left(_EDGES, seconds), bisect_left(_EDGES, cpu_seconds)
         k = bisect_left(self.latency_buckets, seconds)  # Prometheus' buckets: le, upper edge included
         with self._lock:
-            self.in_flight -= 1
+            self.in_flight -= entered
             m = self._methods.get(method)
             if m is None:
                 m = self._methods[method] = _Method(len(self.latency_buckets))
@@ -176,9 +182,9 @@ def _quantile(hist: list[int], q: float) -> float:
 
 class ServiceInterceptor(grpc.ServerInterceptor):
     def __init__(self, stats: HandlerStats) -> None:
-        self._stats = stats
-        self._ids = itertools.count(1)
-        self._prefix = f"{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}-"
+        self.stats = stats
+        # new request ids: prefix + a counter, shared with recsvc.fast.CompiledRPC
+        self.request_ids = (f"{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}-", itertools.count(1))
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     def instrument(self, servicer, service: str) -> object:
@@ -211,14 +217,16 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         return wrapped
 
     def _call(self, method: str, behavior, request, context: grpc.ServicerContext):
-        stats = self._stats
+        stats = self.stats
         t0, c0 = time.perf_counter(), time.thread_time()
         rid = ""
         for key, value in context.invocation_metadata():
             if key == REQUEST_ID_KEY:
                 rid = str(value)[:128]
                 break
-        rid = rid or self._prefix + str(next(self._ids))
+        if not rid:
+            prefix, ids = self.request_ids
+            rid = prefix + str(next(ids))
         stats.enter()
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:

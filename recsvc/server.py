@@ -3,9 +3,10 @@
 Everything below this module speaks records and numpy (`recsvc.answers`,
 `recsvc.operations`, `recsvc.runtime`); `recsvc.wire` converts, `recsvc.interceptors`
 handles request ids, deadlines, errors and timing for every call.
-The chatbot's common requests are first offered to the model's compiled kernel
-(`recsvc.fast`), which returns the response already serialised, or None, and then the
-Python path answers.
+The chatbot's four RPCs are first offered to `recsvc.fast.CompiledRPC`, which runs the
+model's compiled kernel and returns the response already serialised; whatever it leaves
+(no kernel, A/B slots, errors, requests the kernel does not handle) the Python path
+answers.
 
 Health (`grpc.health.v1`): "" and "recsvc.v1.Recommender" are NOT_SERVING until a
 model is loaded, and again once shutdown begins; "recsvc.v1.Admin" serves from the
@@ -43,8 +44,9 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from recsvc import operations, wire
 from recsvc.affinity import pin_to_cpu
 from recsvc.answers import BadRequest, Live, bundle, complements, recommend, substitutes
-from recsvc.answers.slots import has_test_slots, with_test_slots
+from recsvc.answers.slots import with_test_slots
 from recsvc.config import Config, env_typos
+from recsvc.fast import CompiledRPC
 from recsvc.interceptors import HandlerStats, NoModel, ServiceInterceptor, request_id
 from recsvc.logging_setup import configure as configure_logging
 from recsvc.metrics import Metrics
@@ -76,21 +78,8 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
         # list rather than read back out of the response message
         self._on_answer = on_answer or (lambda method, reasons: None)
 
-    def _compiled(self, live: Live, rpc: str, method: str, request):
-        """Response bytes from the compiled kernel (recsvc.fast), or None: Python answers."""
-        if live.kernel is None or has_test_slots(self._rt.experiments, live, rpc):
-            return None
-        out = getattr(live.kernel, rpc)(request, live.inventory.view(), live.prices.view(), request_id())
-        if out is None:
-            return None
-        self._on_answer(method, out[1])
-        return out[0]
-
     def GetComplements(self, request, context):
         live = _live(self._rt)
-        fast = self._compiled(live, "complements", "GetComplements", request)
-        if fast is not None:
-            return fast
         q = wire.complements_query(request, live.config.default_limit)
         a = with_test_slots(self._rt.experiments, live, "complements", complements(live, q), q.context, q.filter,
                             q.item_ids)
@@ -99,9 +88,6 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
 
     def GetSubstitutes(self, request, context):
         live = _live(self._rt)
-        fast = self._compiled(live, "substitutes", "GetSubstitutes", request)
-        if fast is not None:
-            return fast
         q = wire.substitutes_query(request, live.config.default_limit)
         a = with_test_slots(self._rt.experiments, live, "substitutes", substitutes(live, q), q.context, q.filter,
                             (q.item_id,))
@@ -111,21 +97,12 @@ class RecommenderService(EventRPCs, pb_grpc.RecommenderServicer):
     def GetBundle(self, request, context):
         live = _live(self._rt)
         now = datetime.now(timezone.utc)
-        if live.kernel is not None:  # no A/B slots in bundles
-            fast = live.kernel.bundle(request, live.inventory.view(), live.prices.view(), request_id(),
-                                      live.promotions.active(now), now)
-            if fast is not None:
-                self._on_answer("GetBundle", fast[1])
-                return fast[0]
         b = bundle(live, wire.bundle_query(request), now)
         self._on_answer("GetBundle", [i.reason for i in b.items])
         return wire.bundle_response(b, request_id())
 
     def Recommend(self, request, context):
         live = _live(self._rt)
-        fast = self._compiled(live, "recommend", "Recommend", request)
-        if fast is not None:
-            return fast
         q = wire.recommend_query(request, live.config.default_limit)
         a = with_test_slots(self._rt.experiments, live, "recommend", recommend(live, q), q.context, q.filter)
         self._on_answer("Recommend", a.reasons)
@@ -229,7 +206,7 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     server = grpc.server(executor, maximum_concurrent_rpcs=config.max_concurrent_rpcs,
                          options=[("grpc.so_reuseport", 1 if config.workers > 1 else 0)])
     calls = ServiceInterceptor(stats)
-    recommender = calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER)
+    recommender = recommender_servicer(runtime, calls, metrics)
     _add_service(server, _on_pool(recommender, ["ReportEvents"], side), RECOMMENDER)
     admin = calls.instrument(AdminService(runtime, stats, metrics), ADMIN)
     pb_grpc.add_AdminServicer_to_server(_on_pool(admin, [m.name for m in _methods(ADMIN)], side), server)
@@ -254,6 +231,19 @@ def build_server(config: Config, runtime: Runtime | None = None) -> RunningServe
     server.start()
     runtime.start()
     return RunningServer(server, port, runtime, checker, stats, metrics, metrics_port)
+
+
+def recommender_servicer(runtime: Runtime, calls: ServiceInterceptor, metrics: Metrics):
+    """The Recommender as the server registers it: every method inside `calls`, and the
+    four chatbot methods answered by recsvc.fast.CompiledRPC first (the model's kernel,
+    when it has one), then by that Python path; only the latter where the compiled
+    modules are not built."""
+    recommender = calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER)
+    if CompiledRPC is not None:
+        for name in ("GetComplements", "GetSubstitutes", "GetBundle", "Recommend"):
+            setattr(recommender, name, CompiledRPC(RECOMMENDER, name, runtime, getattr(recommender, name),
+                                                   calls.stats, metrics.observe_answer, calls.request_ids))
+    return recommender
 
 
 def _methods(service: str):

@@ -30,13 +30,6 @@ if TYPE_CHECKING:
 TEST_SLOT_EXPLANATION = "new in the shop: we would like to know what you think"
 
 
-def has_test_slots(xr: "ExperimentRuntime", live: Live, rpc: str) -> bool:
-    """May an experiment place items in this RPC's answers from `live`'s model? (If not,
-    `with_test_slots` would return every answer unchanged.)"""
-    bound = xr.bound()
-    return bool(bound.by_rpc[rpc]) and bound.model is live.model
-
-
 def with_test_slots(xr: "ExperimentRuntime", live: Live, rpc: str, answer: Answer, context: Context,
                     filt: ItemFilter, anchors: Sequence[str] = ()) -> Answer:
     """`answer` with the experiments' placements applied (changed in place, and returned)."""
