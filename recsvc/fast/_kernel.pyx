@@ -32,6 +32,7 @@ from decimal import Decimal
 import numpy as np
 
 _CHUNK = 5_000  # strings encoded between GIL hand-overs while a model loads (~1 ms each)
+_ID_CHUNK = 20_000  # ids put in a hash table between hand-overs (~1 ms)
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
@@ -53,9 +54,13 @@ cdef enum:
 # --- id lookup: the same answer as recsvc.idindex.IdIndex.get --------------------------
 
 cdef class IdSearch:
-    """Binary search over IdIndex's sorted fixed-width UCS-4 array (no copy)."""
+    """IdIndex's sorted fixed-width UCS-4 array (no copy), looked up through an open
+    addressing hash table of its positions built once per model: a lookup reads ~3 cache
+    lines where a binary search over 300k ids read ~19, each a miss between grpc's work."""
     cdef const uint32_t[:, ::1] rows
     cdef const int64_t[::1] order
+    cdef int32_t[::1] slots  # positions in rows, -1 empty; a power of two long
+    cdef uint64_t mask
     cdef Py_ssize_t n, width
 
     def __init__(self, index):
@@ -67,12 +72,38 @@ cdef class IdSearch:
         else:
             self.rows = s.view(np.uint32).reshape(len(s), self.width)
         self.order = np.ascontiguousarray(index._order, dtype=np.int64)
+        cdef Py_ssize_t size = 16, i, lo
+        while size < 2 * self.n:  # at most half full: short probe runs
+            size <<= 1
+        self.slots = np.full(size, -1, np.int32)
+        self.mask = size - 1
+        for lo in range(0, self.n, _ID_CHUNK):
+            for i in range(lo, min(lo + _ID_CHUNK, self.n)):
+                self._insert(i)
+            pause()
+
+    cdef void _insert(self, Py_ssize_t i) noexcept:
+        """Slot for position i, unless an equal id holds one (the first of equal ids wins,
+        as np.searchsorted's lower bound did)."""
+        cdef const uint32_t* row = &self.rows[i, 0]
+        cdef uint64_t h = _hash(row, self.width) & self.mask
+        while self.slots[h] >= 0:
+            if _cmp(&self.rows[self.slots[h], 0], row, self.width) == 0:
+                return
+            h = (h + 1) & self.mask
+        self.slots[h] = <int32_t>i
+
+    def position(self, str key):
+        """find() for Python (tests): the position, -1 unknown, -2 undecided."""
+        return self.find(key)
 
     cdef int64_t find(self, object key) except -3:
         """Position of `key`, -1 if unknown, -2 if only Python can tell (NUL, very long)."""
-        cdef Py_ssize_t m = len(key), w = self.width, lo = 0, hi = self.n, mid, j = 0
+        cdef Py_ssize_t m = len(key), w = self.width, j = 0
         cdef uint32_t buf[MAX_KEY]
         cdef Py_UCS4 ch
+        cdef uint64_t h
+        cdef int32_t at
         if m > w:
             return -1
         if w > MAX_KEY:
@@ -84,15 +115,26 @@ cdef class IdSearch:
             j += 1
         for j in range(m, w):
             buf[j] = 0
-        while lo < hi:  # lower bound: the first of equal ids, as np.searchsorted
-            mid = (lo + hi) >> 1
-            if _cmp(&self.rows[mid, 0], buf, w) < 0:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < self.n and _cmp(&self.rows[lo, 0], buf, w) == 0:
-            return self.order[lo]
-        return -1
+        h = _hash(buf, w) & self.mask
+        while True:
+            at = self.slots[h]
+            if at < 0:
+                return -1
+            if _cmp(&self.rows[at, 0], buf, w) == 0:
+                return self.order[at]
+            h = (h + 1) & self.mask
+
+
+cdef inline uint64_t _hash(const uint32_t* a, Py_ssize_t w) noexcept:
+    """FNV-1a over the code points, padding included, then a final mix: the low bits,
+    which pick the slot, depend on every character."""
+    cdef uint64_t h = 14695981039346656037ULL
+    cdef Py_ssize_t i
+    for i in range(w):
+        h = (h ^ a[i]) * 1099511628211ULL
+    h ^= h >> 29
+    h *= 0xbf58476d1ce4e5b9ULL
+    return h ^ (h >> 32)
 
 
 cdef inline int _cmp(const uint32_t* a, const uint32_t* b, Py_ssize_t w) noexcept:

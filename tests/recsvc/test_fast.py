@@ -1187,3 +1187,25 @@ def test_servers_with_and_without_the_kernel_answer_alike(shops, tmp_path):
             under += got[0] == grpc.StatusCode.OK and pb.BundleResponse.FromString(got[1]).HasField("promotion")
     print(f"compiled path taken: {dict(handled)}; {under} of 40 bundles priced under the promotion")
     assert under >= 10, f"only {under} of 40 bundles were priced under the promotion"
+
+
+def test_id_lookups_answer_as_the_id_index():
+    """The kernel's hash table over IdIndex's sorted ids: every id at its position (the
+    first of equal ids), -1 for near misses and ids longer than any, -2 (Python's to
+    decide) for a NUL."""
+    from recsvc.fast._kernel import IdSearch
+    from recsvc.idindex import IdIndex
+
+    rng = np.random.default_rng(3)
+    ids = [f"SKU-{i:05d}-{size}" for i in rng.permutation(30_000) for size in ("S", "XL")]
+    ids += ["A", "AB", "日本-1", "👕-XL", "dup", "dup", ""]
+    index = IdIndex(np.array(ids))
+    search = IdSearch(index)
+    for key in ids:
+        assert search.position(key) == index.get(key), key
+    assert search.position("dup") == ids.index("dup")
+    for key in ["SKU-00001-", "SKU-00001-SX", "SKU-00001-s", "B", "日本", "👕-X", "Ab", "x" * 40]:
+        assert index.get(key) is None and search.position(key) == -1, key
+    assert search.position("A\0") == -2
+    empty = IdSearch(IdIndex(np.array([], dtype=str)))
+    assert empty.position("A") == -1
