@@ -37,7 +37,11 @@ _ID_CHUNK = 20_000  # ids put in a hash table between hand-overs (~1 ms)
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
 
+cdef extern from *:
+    void __builtin_prefetch(const void* addr) nogil
+
 DEF MAX_LIMIT = 100
+DEF AHEAD = 12  # candidates whose fields are fetched ahead of the scan that tests them
 DEF SCAN_CAP = 4096  # as recsvc.answers.common.SCAN_CAP
 DEF MAX_ATTRS = 8
 DEF MAX_KEY = 256  # ids longer than this go the Python way
@@ -666,12 +670,30 @@ cdef class Kernel:
             return -2 if k < 0 else k
         return -1
 
+    cdef inline void _fetch_candidate(self, Filters* f, int32_t c) noexcept:
+        """Start loading what _passes reads of product c. Its reads are cache misses (one
+        random product each), and the scan's branches depend on them, so without this
+        they come one after another."""
+        if c < 0:
+            return
+        __builtin_prefetch(&f.p_stock[c])
+        if f.n_allowed >= 0 or f.n_blocked:
+            __builtin_prefetch(&self.product_category[c])
+        if f.has_lo or f.has_hi:
+            __builtin_prefetch(&f.p_price[c])
+        if f.n_attrs:
+            __builtin_prefetch(&self.pv_indptr[c])
+
     cdef int _first(self, Filters* f, const int32_t* cands, Py_ssize_t n, int limit,
                     int* pos, int32_t* var) noexcept:
         cdef Py_ssize_t i
         cdef int got = 0
         cdef int32_t v
+        for i in range(min(n, AHEAD)):
+            self._fetch_candidate(f, cands[i])
         for i in range(n):
+            if i + AHEAD < n:
+                self._fetch_candidate(f, cands[i + AHEAD])
             v = self._passes(f, cands[i])
             if v == -2:
                 continue
@@ -685,6 +707,30 @@ cdef class Kernel:
     # --- dressing an item -----------------------------------------------------------------
     cdef inline double _price(self, Filters* f, int32_t p, int32_t v) noexcept:
         return f.v_price[v] if v >= 0 else f.p_price[p]
+
+    cdef void _fetch_items(self, Filters* f, const int32_t* products, const int32_t* variants, int n) noexcept:
+        """Start loading what _item reads of the n items an answer is about to write: the
+        strings' offsets first, then (those having arrived meanwhile) the strings."""
+        cdef int i
+        cdef int32_t p, v
+        for i in range(n):
+            p, v = products[i], variants[i]
+            __builtin_prefetch(&self.product_ids.offsets[p])
+            __builtin_prefetch(&self.titles.offsets[p])
+            __builtin_prefetch(&self.product_category[p])
+            if v >= 0:
+                __builtin_prefetch(&self.variant_ids.offsets[v])
+                __builtin_prefetch(&f.v_price[v])
+                __builtin_prefetch(&f.v_stock[v])
+            else:
+                __builtin_prefetch(&f.p_price[p])
+                __builtin_prefetch(&f.p_stock[p])
+        for i in range(n):
+            p, v = products[i], variants[i]
+            __builtin_prefetch(self.product_ids.p + self.product_ids.offsets[p])
+            __builtin_prefetch(self.titles.p + self.titles.offsets[p])
+            if v >= 0:
+                __builtin_prefetch(self.variant_ids.p + self.variant_ids.offsets[v])
 
     cdef int _item(self, Filters* f, Buf* out, Buf* tmp, int32_t p, int32_t v, double score, int reason,
                    const char* why, Py_ssize_t why_n, int tag=0x0A) except -1:
@@ -949,6 +995,7 @@ cdef class Kernel:
         if got < 0:
             return None
         w = _Writer()
+        self._fetch_items(&r.f, pk.products, pk.variants, got)
         for i in range(got):
             self._complement_why(&pk, i, anchors, &w.why)
             self._item(&r.f, &w.out, &w.tmp, pk.products[i], pk.variants[i], pk.scores[i], pk.reasons[i],
@@ -1039,6 +1086,7 @@ cdef class Kernel:
                 reasons[got], sources[got] = REASON_POPULAR, c_i
                 got += 1
                 n_taken += 1
+        self._fetch_items(&r.f, products, variants, got)
         # explanations: recsvc.answers.substitutes._explain
         if r.f.n_attrs:
             desc = ", ".join(f"{k} {x}" for k, x in zip(r.attr_names, r.attr_values))
@@ -1361,6 +1409,7 @@ cdef class Kernel:
             got = self._popular(&r.f, r.limit, cats, products, variants, scores, reasons, got)
             if got < 0:
                 return None
+        self._fetch_items(&r.f, products, variants, got)
         w = _Writer()
         _grow(&w.why, 256)
         for i in range(got):
