@@ -1445,8 +1445,12 @@ cdef class Kernel:
         for i in range(n):
             if uni[i] < 0 or uni[i] >= self.f_items.shape[0]:
                 raise IndexError(f"product {uni[i]} is not in 0..{self.f_items.shape[0] - 1}")
+        cdef Py_ssize_t k = self.f_items.shape[1], row_bytes = k * sizeof(float), b
         for i in range(n):
-            o[i] = _dot(&self.f_items[uni[i], 0], &self.f_users[user, 0], self.f_items.shape[1])
+            if i + 4 < n:  # the rows are random (the customer's neighbourhood): fetch ahead
+                for b in range(0, row_bytes, 64):
+                    __builtin_prefetch(<const char*>&self.f_items[uni[i + 4], 0] + b)
+            o[i] = _dot(&self.f_items[uni[i], 0], &self.f_users[user, 0], k)
         return out
 
     cdef object _neighbourhood(self, int64_t user, list cats):
