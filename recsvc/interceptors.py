@@ -117,7 +117,8 @@ class HandlerStats:
     Prometheus collector (recsvc.metrics) the counts by code and the coarse histogram, at
     scrape time: the request path does a few list increments under one lock, where
     prometheus_client's own counters and histograms took several Python calls and locks
-    (cache misses between grpc's work cost a call ~20 us)."""
+    (cache misses between grpc's work cost a call ~20 us). Compiled calls count in C
+    (recsvc.fast.CompiledRPC, a source) and are folded in when read."""
 
     def __init__(self, latency_buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
         self._lock = threading.Lock()
@@ -125,6 +126,40 @@ class HandlerStats:
         self.latency_buckets = tuple(latency_buckets)
         self.started = time.time()
         self.in_flight = 0  # calls inside a handler now
+        self._sources: list = []  # counts kept elsewhere (recsvc.fast.CompiledRPC), folded in when read
+        self._fold_lock = threading.Lock()  # one drain at a time
+
+    def add_source(self, source) -> None:
+        """Calls that `source` counts itself (`source.path`, the method, and `drain()`:
+        calls, seconds, max seconds and the wall, CPU and coarse bucket counts since the
+        last drain, on these edges): part of every snapshot and count from now on, all OK."""
+        self._sources.append(source)
+
+    @property
+    def edges(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The fine histograms' upper edges and the coarse one's, for a source."""
+        return _EDGES, self.latency_buckets
+
+    def _fold(self) -> None:
+        with self._fold_lock:
+            for source in self._sources:
+                calls, seconds, max_s, wall, cpu, coarse = source.drain()
+                if not calls:
+                    continue
+                with self._lock:
+                    m = self._method(source.path)
+                    for into, add in ((m.wall, wall), (m.cpu, cpu), (m.coarse, coarse)):
+                        for i, n in enumerate(add):
+                            into[i] += n
+                    m.codes["OK"] = m.codes.get("OK", 0) + calls
+                    m.seconds += seconds
+                    m.max = max(m.max, max_s)
+
+    def _method(self, method: str) -> "_Method":
+        m = self._methods.get(method)
+        if m is None:
+            m = self._methods[method] = _Method(len(self.latency_buckets))
+        return m
 
     def enter(self) -> None:
         with self._lock:
@@ -132,19 +167,11 @@ class HandlerStats:
 
     def record(self, method: str, seconds: float, cpu_seconds: float, code: str = "OK") -> None:
         """Count one finished call (`code`: a grpc.StatusCode name) and leave the in-flight count."""
-        self.count(method, seconds, cpu_seconds, code, 1)
-
-    def count(self, method: str, seconds: float, cpu_seconds: float, code: str = "OK", entered: int = 0) -> None:
-        """Count one finished call that `entered` the in-flight count or not: a compiled
-        call (recsvc.fast.CompiledRPC) does not, as no other thread could see it there
-        but in a few short Python calls."""
         b, c = bisect_left(_EDGES, seconds), bisect_left(_EDGES, cpu_seconds)
         k = bisect_left(self.latency_buckets, seconds)  # Prometheus' buckets: le, upper edge included
         with self._lock:
-            self.in_flight -= entered
-            m = self._methods.get(method)
-            if m is None:
-                m = self._methods[method] = _Method(len(self.latency_buckets))
+            self.in_flight -= 1
+            m = self._method(method)
             m.wall[b] += 1
             m.cpu[c] += 1
             m.coarse[k] += 1
@@ -154,6 +181,7 @@ class HandlerStats:
                 m.max = seconds
 
     def snapshot(self) -> list[MethodStat]:
+        self._fold()
         with self._lock:
             items = [(name, list(m.wall), list(m.cpu), sum(m.codes.values()) - m.codes.get("OK", 0), m.max)
                      for name, m in self._methods.items()]
@@ -162,6 +190,7 @@ class HandlerStats:
                 for m, h, c, err, mx in sorted(items)]
 
     def counts(self) -> list[MethodCounts]:
+        self._fold()
         with self._lock:
             return [MethodCounts(name, dict(m.codes), self.latency_buckets, list(m.coarse), m.seconds)
                     for name, m in sorted(self._methods.items())]

@@ -65,6 +65,7 @@ class Metrics:
         # the request path: observe_answer(method, reasons of the items) counts an answer's
         # items by reason and the answer by source (model / fallback); bound, not wrapped
         self.observe_answer = self.answers.add
+        self.add_answer_source = self.answers.add_source
         self.stock_updates = Counter("recsvc_inventory_updates", "Stock records written through this process "
                                      "(UpdateStock items acknowledged)", registry=r)
         self.price_updates = Counter("recsvc_price_updates", "Price overrides written through this process",
@@ -157,11 +158,21 @@ class _AnswerCounts(Collector):
         self._mixes: dict[tuple[str, tuple[int, ...]], int] = {}
         # mixes folded into totals once there were too many: {(family, labels): count}
         self._folded: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._sources: list = []
+        self._drain_lock = threading.Lock()  # one drain at a time
+
+    def add_source(self, source) -> None:
+        """Answers that `source` counts itself (`source.method` and `drain_answers()`:
+        {reasons: answers} since the last drain), folded in at every scrape."""
+        self._sources.append(source)
 
     def add(self, method: str, reasons: Iterable[int]) -> None:
-        key = (method, tuple(reasons))
+        self._add(method, tuple(reasons), 1)
+
+    def _add(self, method: str, reasons: tuple[int, ...], n: int) -> None:
+        key = (method, reasons)
         with self._lock:
-            self._mixes[key] = self._mixes.get(key, 0) + 1
+            self._mixes[key] = self._mixes.get(key, 0) + n
             if len(self._mixes) > _MAX_MIXES:  # mixes repeat; bound the table anyway
                 self._folded = self._totals(self._mixes, self._folded)
                 self._mixes = {}
@@ -180,6 +191,10 @@ class _AnswerCounts(Collector):
         return out
 
     def collect(self):
+        with self._drain_lock:
+            for source in self._sources:
+                for reasons, n in source.drain_answers().items():
+                    self._add(source.method, reasons, n)
         with self._lock:
             mixes, folded = dict(self._mixes), self._folded
         totals = self._totals(mixes, folded)

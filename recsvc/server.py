@@ -241,8 +241,11 @@ def recommender_servicer(runtime: Runtime, calls: ServiceInterceptor, metrics: M
     recommender = calls.instrument(RecommenderService(runtime, metrics.observe_answer), RECOMMENDER)
     if CompiledRPC is not None:
         for name in ("GetComplements", "GetSubstitutes", "GetBundle", "Recommend"):
-            setattr(recommender, name, CompiledRPC(RECOMMENDER, name, runtime, getattr(recommender, name),
-                                                   calls.stats, metrics.observe_answer, calls.request_ids))
+            rpc = CompiledRPC(RECOMMENDER, name, runtime, getattr(recommender, name), metrics.observe_answer,
+                              calls.request_ids, *calls.stats.edges)
+            calls.stats.add_source(rpc)
+            metrics.add_answer_source(rpc)
+            setattr(recommender, name, rpc)
     return recommender
 
 

@@ -12,8 +12,15 @@ passed while the call waited, a request the kernel leaves to Python, an exceptio
 
 What it does not keep: the request id in the context variable (no Python code runs
 below it that reads one), and the in-flight count (a compiled call leaves the GIL only
-in a few short Python calls; `HandlerStats.count`).
+in a few short Python calls).
+
+A compiled call's record stays here, in C, with no Python call and no lock (the GIL
+orders the calls): its handler times in `HandlerStats`' histograms, its answer's mix of
+reasons in a dict. Readers fold them in when they read (`HandlerStats.add_source`,
+`Metrics.add_answer_source`) through `drain()` and `drain_answers()`.
 """
+from libc.stdint cimport int64_t
+from libc.string cimport memset
 from datetime import datetime, timezone
 import logging
 
@@ -40,6 +47,29 @@ cdef inline double _clock(clockid_t which) noexcept:
 cdef enum:
     COMPLEMENTS, SUBSTITUTES, BUNDLE, RECOMMEND
 
+DEF MAX_EDGES = 256
+DEF MAX_MIXES = 4096  # distinct reason mixes kept between two reads; beyond: on_answer
+
+
+cdef inline int _bucket(const double* edges, int n, double x) noexcept:
+    """bisect.bisect_left(edges, x): the first i with edges[i] >= x, n if none."""
+    cdef int lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if edges[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef struct Tally:  # the calls counted since the last drain
+    int64_t calls
+    double seconds, max_s
+    int64_t wall[MAX_EDGES + 1]
+    int64_t cpu[MAX_EDGES + 1]
+    int64_t coarse[MAX_EDGES + 1]
+
 _RPCS = {"GetComplements": (COMPLEMENTS, "complements"), "GetSubstitutes": (SUBSTITUTES, "substitutes"),
          "GetBundle": (BUNDLE, "bundle"), "Recommend": (RECOMMEND, "recommend")}
 _UTC = timezone.utc
@@ -48,21 +78,69 @@ _UTC = timezone.utc
 cdef class CompiledRPC:
     """One Recommender method: `behavior(request, context)` for grpc, answered here or by
     `python(request, context)`, the instrumented Python path of the same method."""
-    cdef object runtime, experiments, python, stats, on_answer, ids
-    cdef str method, path, prefix, rpc
+    cdef object runtime, experiments, python, on_answer, ids
+    cdef readonly str method, path
+    cdef str prefix, rpc
     cdef int kind
     cdef bint warned
+    cdef double fine[MAX_EDGES]
+    cdef double coarse[MAX_EDGES]
+    cdef int n_fine, n_coarse
+    cdef Tally tally[2]
+    cdef int active  # the tally calls go to; drain() reads and clears the other
+    cdef dict mixes  # reasons of an answer -> answers
 
-    def __init__(self, service: str, method: str, runtime, python, stats, on_answer, request_ids):
-        """`request_ids`: (prefix, counter) shared with the Python path, so ids stay unique."""
+    def __init__(self, service: str, method: str, runtime, python, on_answer, request_ids, fine_edges,
+                 coarse_bounds):
+        """`request_ids`: (prefix, counter) shared with the Python path, so ids stay unique;
+        `on_answer(method, reasons)`: where answers go once MAX_MIXES mixes wait;
+        `fine_edges`, `coarse_bounds`: HandlerStats' histogram edges."""
         if method not in _RPCS:
             raise ValueError(f"{method} has no compiled path (only {', '.join(_RPCS)})")
+        if len(fine_edges) > MAX_EDGES or len(coarse_bounds) > MAX_EDGES:
+            raise ValueError(f"at most {MAX_EDGES} histogram edges")
         self.kind, self.rpc = _RPCS[method]
         self.method, self.path = method, f"/{service}/{method}"
         self.runtime, self.experiments, self.python = runtime, runtime.experiments, python
-        self.stats, self.on_answer = stats, on_answer
+        self.on_answer = on_answer
         self.prefix, self.ids = request_ids
         self.warned = False
+        self.n_fine, self.n_coarse = len(fine_edges), len(coarse_bounds)
+        for i, x in enumerate(fine_edges):
+            self.fine[i] = x
+        for i, x in enumerate(coarse_bounds):
+            self.coarse[i] = x
+        memset(self.tally, 0, sizeof(self.tally))
+        self.active = 0
+        self.mixes = {}
+
+    cdef void _count(self, double wall, double cpu) noexcept:
+        cdef Tally* t = &self.tally[self.active]
+        t.calls += 1
+        t.seconds += wall
+        if wall > t.max_s:
+            t.max_s = wall
+        t.wall[_bucket(self.fine, self.n_fine, wall)] += 1
+        t.cpu[_bucket(self.fine, self.n_fine, cpu)] += 1
+        t.coarse[_bucket(self.coarse, self.n_coarse, wall)] += 1
+
+    def drain(self):
+        """(calls, seconds, max seconds, wall, cpu and coarse bucket counts) since the
+        last drain. One reader at a time (HandlerStats holds a lock): calls count into
+        the other tally from the first line on."""
+        cdef int old = self.active
+        self.active = 1 - old
+        cdef Tally* t = &self.tally[old]
+        out = (t.calls, t.seconds, t.max_s, [t.wall[i] for i in range(self.n_fine + 1)],
+               [t.cpu[i] for i in range(self.n_fine + 1)], [t.coarse[i] for i in range(self.n_coarse + 1)])
+        memset(t, 0, sizeof(Tally))
+        return out
+
+    def drain_answers(self):
+        """{reasons of an answer: answers} since the last drain."""
+        mixes = self.mixes
+        self.mixes = {}
+        return mixes
 
     def __call__(self, request, context):
         cdef double t0 = _clock(CLOCK_MONOTONIC), c0 = _clock(CLOCK_THREAD_CPUTIME_ID)
@@ -101,6 +179,13 @@ cdef class CompiledRPC:
             out = None
         if out is None:
             return self.python(request, context)
-        self.on_answer(self.method, out[1])
-        self.stats.count(self.path, _clock(CLOCK_MONOTONIC) - t0, _clock(CLOCK_THREAD_CPUTIME_ID) - c0)
+        reasons = out[1]
+        n = self.mixes.get(reasons)
+        if n is not None:
+            self.mixes[reasons] = n + 1
+        elif len(self.mixes) < MAX_MIXES:
+            self.mixes[reasons] = 1
+        else:  # unbounded variety: the Python counter folds it
+            self.on_answer(self.method, reasons)
+        self._count(_clock(CLOCK_MONOTONIC) - t0, _clock(CLOCK_THREAD_CPUTIME_ID) - c0)
         return out[0]

@@ -54,10 +54,12 @@ def server(tmp_path):
         yield running, client
 
 
-def _rpc(runtime, method: str, python, stats=None, answers=None):
-    return CompiledRPC(RECOMMENDER, method, runtime, python, stats or HandlerStats(),
-                       (lambda m, reasons: answers.append((m, tuple(reasons)))) if answers is not None
-                       else (lambda m, reasons: None), ("t-", iter(range(1, 1000))))
+def _rpc(runtime, method: str, python, stats: HandlerStats | None = None):
+    rpc = CompiledRPC(RECOMMENDER, method, runtime, python, lambda m, reasons: None, ("t-", iter(range(1, 1000))),
+                      *HandlerStats().edges)
+    if stats is not None:
+        stats.add_source(rpc)
+    return rpc
 
 
 def test_the_server_answers_through_the_kernel_counts_each_call_and_echoes_the_request_id(server):
@@ -137,13 +139,21 @@ def test_calls_the_compiled_path_does_not_answer_go_to_python(server, method):
         odd.item_id = "NO-SUCH-ITEM"
     assert _rpc(real, method, python)(odd, _Context()) == b"python"
     assert len(seen) == 4
-    # and the usual call is the kernel's: the same bytes it writes, the answer counted
-    answers, stats = [], HandlerStats()
-    out = _rpc(real, method, python, stats, answers)(request, _Context(metadata=(("x-request-id", "r-1"),)))
-    want = kernel_answer(live.kernel, live, REQUESTS[method][0], request, "r-1")
-    assert out == want[0] and answers == [(method, tuple(want[1]))] and len(seen) == 4
+    # and the usual call is the kernel's: the same bytes it writes, the call and its answer counted
+    stats = HandlerStats()
+    rpc = _rpc(real, method, python, stats)
+    for rid in ("r-1", "r-2"):
+        out = rpc(request, _Context(metadata=(("x-request-id", rid),)))
+        want = kernel_answer(live.kernel, live, REQUESTS[method][0], request, rid)
+        assert out == want[0] and len(seen) == 4
+    assert rpc.drain_answers() == {tuple(want[1]): 2} and rpc.drain_answers() == {}
     [m] = stats.snapshot()
-    assert m.method == f"/{RECOMMENDER}/{method}" and m.count == 1 and stats.in_flight == 0
+    assert m.method == f"/{RECOMMENDER}/{method}" and m.count == 2 and m.errors == 0 and stats.in_flight == 0
+    assert 0 < m.p50_ms <= m.max_ms and 0 < m.cpu_p50_ms
+    [c] = stats.counts()
+    assert c.codes == {"OK": 2} and sum(c.buckets) == 2 and 0 < c.seconds <= 2 * m.max_ms / 1e3
+    rpc(request, _Context())
+    assert stats.snapshot()[0].count == 3  # counted since the last read, folded in at the next
 
 
 def test_an_ab_test_on_the_rpc_sends_its_calls_to_python(server):
@@ -165,4 +175,24 @@ def test_an_ab_test_on_the_rpc_sends_its_calls_to_python(server):
 
 def test_only_the_four_chatbot_rpcs_have_a_compiled_path():
     with pytest.raises(ValueError, match="ReportEvents has no compiled path"):
-        CompiledRPC(RECOMMENDER, "ReportEvents", None, None, None, None, ("", iter(())))
+        CompiledRPC(RECOMMENDER, "ReportEvents", None, None, None, ("", iter(())), *HandlerStats().edges)
+
+
+def test_compiled_calls_reach_prometheus_with_their_answers(tmp_path):
+    """recsvc_requests_total and recsvc_answer_items_total count the compiled calls, read
+    from the counts CompiledRPC keeps (folded in at each scrape)."""
+    from tests.recsvc.test_metrics import free_port, scrape, value
+
+    write_apparel(tmp_path / "model")
+    with serving(tmp_path / "model", metrics_port=free_port()) as (running, client):
+        for _ in range(3):
+            client.recommender.GetComplements(REQUESTS["GetComplements"][1], timeout=5)
+        samples = scrape(running.metrics_port)
+        labels = dict(service="recsvc.v1.Recommender", method="GetComplements", code="OK")
+        assert value(samples, "recsvc_requests_total", **labels) == 3
+        items = {k: v for (name, k), v in samples.items() if name == "recsvc_answer_items_total"
+                 and ("method", "GetComplements") in k}
+        assert sum(items.values()) == 6, items  # 2 items an answer
+        assert value(samples, "recsvc_answers_total", method="GetComplements", source="model") == 3
+        client.recommender.GetComplements(REQUESTS["GetComplements"][1], timeout=5)
+        assert value(scrape(running.metrics_port), "recsvc_requests_total", **labels) == 4
