@@ -23,13 +23,18 @@ class IdIndex(Mapping[str, int]):
         self._order = np.argsort(self.ids, kind="stable")
         self._sorted = self.ids[self._order]
         self._width = self._sorted.dtype.itemsize // 4  # characters of the widest id (UCS-4)
+        # the compiled kernel's hash table over _sorted (recsvc.fast.id_slots), when a model
+        # image brings one; else the kernel builds its own
+        self.hash_slots: np.ndarray | None = None
 
     @classmethod
-    def from_sorted(cls, ids: np.ndarray, order: np.ndarray, sorted_ids: np.ndarray) -> "IdIndex":
+    def from_sorted(cls, ids: np.ndarray, order: np.ndarray, sorted_ids: np.ndarray,
+                    hash_slots: np.ndarray | None = None) -> "IdIndex":
         """An index whose sort was done before (a model image): `sorted_ids = ids[order]`."""
         index = cls.__new__(cls)
         index.ids, index._order, index._sorted = ids, order, sorted_ids
         index._width = sorted_ids.dtype.itemsize // 4
+        index.hash_slots = hash_slots
         return index
 
     def get(self, key: str, default: int | None = None) -> int | None:  # type: ignore[override]

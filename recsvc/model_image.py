@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recsvc.fast import id_slots
 from recsvc.idindex import IdIndex
 from recsvc.model import Attribute, Model, _check, _validate, load_model
 from recsvc.pacing import alone, pause
@@ -46,7 +47,7 @@ from training.bundle import BundleError, resolve
 
 log = logging.getLogger("recsvc.model_image")
 
-IMAGE_FORMAT = 1  # bump when Model's fields or their meaning change
+IMAGE_FORMAT = 2  # bump when Model's fields or their meaning change (2: the kernel's id hash tables)
 META = "image.json"
 KEEP = 2  # images kept besides the one just made (a rollback finds the previous one)
 MIN_AGE_S = 10.0  # an image used this recently is never removed (a worker may be opening it)
@@ -109,6 +110,9 @@ def write_image(model: Model, dest: Path) -> None:
     tmp.mkdir()
     try:
         arrays = _image_arrays(model)
+        if id_slots is not None:  # the kernel's id lookup tables: built here, not in each worker
+            for name in _INDEXES:
+                arrays.setdefault(f"{name}.slots", id_slots(getattr(model, name)))
         files = [name for name in arrays if name.startswith("attribute.")]  # in model.attributes' order
         for name, a in arrays.items():
             source = _whole_file(a)
@@ -141,6 +145,8 @@ def _image_arrays(model: Model) -> dict[str, np.ndarray]:
     for name in _INDEXES:
         index: IdIndex = getattr(model, name)
         arrays[f"{name}.order"], arrays[f"{name}.sorted"] = index._order, index._sorted
+        if index.hash_slots is not None:
+            arrays[f"{name}.slots"] = index.hash_slots
     arrays["user_ids"] = model.user_index.ids
     for i, attr in enumerate(model.attributes.values()):  # by position: any name is a safe file name
         arrays[f"attribute.{i}"] = attr.codes
@@ -233,10 +239,13 @@ def open_image(path: Path) -> Model:
                bundle, f"image {path}: {name} is damaged")
 
     def index(name: str, ids: np.ndarray) -> IdIndex:
-        order, sorted_ = a[f"{name}.order"], a[f"{name}.sorted"]
+        order, sorted_, slots = a[f"{name}.order"], a[f"{name}.sorted"], a.get(f"{name}.slots")
         _check(order.shape == ids.shape and sorted_.shape == ids.shape and (len(ids) == 0 or (order.min() >= 0 and order.max() < len(ids))),
                bundle, f"image {path}: {name} is damaged")
-        return IdIndex.from_sorted(ids, order, sorted_)
+        _check(slots is None or (slots.dtype == np.int32 and slots.ndim == 1 and len(slots) >= 2 * len(ids)
+                                 and slots.min() >= -1 and slots.max() < len(ids)),
+               bundle, f"image {path}: {name}'s hash table is damaged")
+        return IdIndex.from_sorted(ids, order, sorted_, slots)
 
     attributes = {}
     for at in meta["attributes"]:

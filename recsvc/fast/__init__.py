@@ -14,10 +14,10 @@ import logging
 log = logging.getLogger("recsvc.fast")
 
 try:  # both or neither: a kernel is only ever called through CompiledRPC
-    from recsvc.fast._kernel import Kernel
+    from recsvc.fast._kernel import Kernel, id_slots
     from recsvc.fast._rpc import CompiledRPC
 except ImportError as e:  # not built: every request takes the Python path
-    Kernel = CompiledRPC = None  # type: ignore[assignment,misc]
+    Kernel = CompiledRPC = id_slots = None  # type: ignore[assignment,misc]
     UNAVAILABLE = f"recsvc.fast is not built ({e}); run `pip install -e .` to build it"
 else:
     UNAVAILABLE = ""

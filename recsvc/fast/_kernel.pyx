@@ -63,11 +63,13 @@ cdef class IdSearch:
     lines where a binary search over 300k ids read ~19, each a miss between grpc's work."""
     cdef const uint32_t[:, ::1] rows
     cdef const int64_t[::1] order
-    cdef int32_t[::1] slots  # positions in rows, -1 empty; a power of two long
+    cdef const int32_t[::1] slots  # positions in rows, -1 empty; a power of two long
     cdef uint64_t mask
     cdef Py_ssize_t n, width
 
-    def __init__(self, index):
+    def __init__(self, index, bint use_given=True):
+        """The table comes with `index` (`hash_slots`, a model image's: made by the
+        child process that wrote it) or is built here, in slices."""
         s = np.ascontiguousarray(index._sorted)
         self.width = s.dtype.itemsize // 4
         self.n = len(s) if self.width > 0 else 0
@@ -76,26 +78,35 @@ cdef class IdSearch:
         else:
             self.rows = s.view(np.uint32).reshape(len(s), self.width)
         self.order = np.ascontiguousarray(index._order, dtype=np.int64)
-        cdef Py_ssize_t size = 16, i, lo
-        while size < 2 * self.n:  # at most half full: short probe runs
-            size <<= 1
-        self.slots = np.full(size, -1, np.int32)
+        cdef Py_ssize_t size = _table_size(self.n), i, lo
         self.mask = size - 1
+        given = getattr(index, "hash_slots", None) if use_given else None
+        if given is not None and given.dtype == np.int32 and given.shape == (size,):  # else: build one
+            if given.min() < -1 or given.max() >= self.n:  # model_image checked; a lookup must never read past rows
+                raise ValueError(f"the hash table of {self.n} ids is damaged")
+            self.slots = given  # read only: find() never writes
+            return
+        cdef int32_t[::1] table = np.full(size, -1, np.int32)
         for lo in range(0, self.n, _ID_CHUNK):
             for i in range(lo, min(lo + _ID_CHUNK, self.n)):
-                self._insert(i)
+                self._insert(&table[0], i)
             pause()
+        self.slots = table
 
-    cdef void _insert(self, Py_ssize_t i) noexcept:
+    def table(self):
+        """The hash table, for a model image to carry."""
+        return np.asarray(self.slots)
+
+    cdef void _insert(self, int32_t* table, Py_ssize_t i) noexcept:
         """Slot for position i, unless an equal id holds one (the first of equal ids wins,
         as np.searchsorted's lower bound did)."""
         cdef const uint32_t* row = &self.rows[i, 0]
         cdef uint64_t h = _hash(row, self.width) & self.mask
-        while self.slots[h] >= 0:
-            if _cmp(&self.rows[self.slots[h], 0], row, self.width) == 0:
+        while table[h] >= 0:
+            if _cmp(&self.rows[table[h], 0], row, self.width) == 0:
                 return
             h = (h + 1) & self.mask
-        self.slots[h] = <int32_t>i
+        table[h] = <int32_t>i
 
     def position(self, str key):
         """find() for Python (tests): the position, -1 unknown, -2 undecided."""
@@ -127,6 +138,19 @@ cdef class IdSearch:
             if _cmp(&self.rows[at, 0], buf, w) == 0:
                 return self.order[at]
             h = (h + 1) & self.mask
+
+
+cdef Py_ssize_t _table_size(Py_ssize_t n) noexcept:
+    cdef Py_ssize_t size = 16
+    while size < 2 * n:  # at most half full: short probe runs
+        size <<= 1
+    return size
+
+
+def id_slots(index):
+    """IdSearch's hash table for `index` (an IdIndex), as an int32 array: built by the
+    process that writes a model image, so a worker that maps it builds none."""
+    return IdSearch(index, use_given=False).table()
 
 
 cdef inline uint64_t _hash(const uint32_t* a, Py_ssize_t w) noexcept:

@@ -15,9 +15,13 @@ import pytest
 
 from recsvc import model_image
 from recsvc.config import Config, ConfigError
+from recsvc.fast import id_slots
 from recsvc.model import load_model
 from recsvc.model_image import META, image_dir, load, open_image, release, write_image
-from recsvc.runtime import Runtime
+from recsvc.promotions import PromotionBook
+from recsvc.runtime import Runtime, make_live
+from recsvc.store import open_store
+from recsvc.v1 import recommender_pb2 as pb
 from tests.recsvc.bundles import P, corrupt, write_apparel
 from training.bundle import BundleError, resolve
 
@@ -115,6 +119,35 @@ def test_an_image_with_indices_out_of_range_is_not_served(tmp_path):
     a[0] = 10_000
     np.save(path, a)
     with pytest.raises(BundleError, match="variant_product is damaged"):
+        open_image(tmp_path / "image")
+
+
+@pytest.mark.skipif(id_slots is None, reason="recsvc.fast is not built (pip install -e .)")
+def test_an_image_brings_the_kernels_id_tables_so_a_worker_builds_none(tmp_path):
+    model = load_model(write_apparel(tmp_path / "models"))
+    write_image(model, tmp_path / "image")
+    mapped = open_image(tmp_path / "image")
+    for name in ("product_index", "variant_index", "user_index"):
+        slots = getattr(mapped, name).hash_slots
+        assert slots is not None and not slots.flags.writeable, name
+        assert np.array_equal(slots, id_slots(getattr(model, name))), name
+    with open_store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        given, built = (make_live(m, store, PromotionBook(store), Config()) for m in (mapped, model))
+        for item in ("JKT-1", "JKT-1-M", "TEE-1"):  # a product id and variant ids
+            request = pb.ComplementsRequest(item_ids=[item], limit=2)
+            got, want = (live.kernel.complements(request, live.inventory.view(), live.prices.view(), "r")
+                         for live in (given, built))
+            assert got is not None and got == want, item
+
+
+@pytest.mark.skipif(id_slots is None, reason="recsvc.fast is not built (pip install -e .)")
+def test_an_image_with_a_damaged_id_table_is_not_served(tmp_path):
+    write_image(load_model(write_apparel(tmp_path / "models")), tmp_path / "image")
+    path = tmp_path / "image" / "variant_index.slots.npy"
+    a = np.load(path)
+    a[a.argmax()] = len(a)  # past every id: a lookup would read out of bounds
+    np.save(path, a)
+    with pytest.raises(BundleError, match="variant_index's hash table is damaged"):
         open_image(tmp_path / "image")
 
 
