@@ -276,6 +276,24 @@ cdef int _cmp_i32(const void* a, const void* b) noexcept nogil:
     return (x > y) - (x < y)
 
 
+cdef void _sort_i32(int32_t* xs, Py_ssize_t n) noexcept:
+    """Ascending. A request excludes a few dozen products (a substitute's frequent
+    complements): insertion sort, inline, where glibc's qsort (a merge sort calling the
+    comparison through a pointer) took ~1.3 us of a 14 us substitutes call."""
+    cdef Py_ssize_t i, j
+    cdef int32_t x
+    if n > 64:
+        qsort(xs, n, sizeof(int32_t), _cmp_i32)
+        return
+    for i in range(1, n):
+        x = xs[i]
+        j = i
+        while j > 0 and xs[j - 1] > x:
+            xs[j] = xs[j - 1]
+            j -= 1
+        xs[j] = x
+
+
 cdef inline bint _in_sorted(const int32_t* xs, Py_ssize_t n, int32_t x) noexcept:
     cdef Py_ssize_t lo = 0, hi = n, mid
     while lo < hi:
@@ -651,7 +669,7 @@ cdef class Kernel:
             f.n_allowed = len(within)
         f.excluded = _c_array(excluded)
         f.n_excluded = len(excluded)
-        qsort(f.excluded, f.n_excluded, sizeof(int32_t), _cmp_i32)
+        _sort_i32(f.excluded, f.n_excluded)
         return r
 
     # --- Scope.first / _variant_of ------------------------------------------------------
