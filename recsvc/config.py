@@ -71,7 +71,7 @@ class Config:
                                    "under load does not overflow the admission limit (at half the "
                                    "sustainable rate a worker needs ~60 % of its core for requests: "
                                    "0.5 left it short). With model images (model_image_dir) a worker "
-                                   "maps the image and builds its kernel, ~90 ms of CPU at 100k "
+                                   "maps the image and builds its kernel, ~75 ms of CPU at 100k "
                                    "products: ~0.4 s at 0.25; without, it loads the bundle itself, "
                                    "~0.8 s of CPU: over 3 s at 0.25", default=0.25)
     refresh_s: float = _doc("how often stock and promotions written by other replicas (or "
