@@ -712,6 +712,22 @@ cdef class Kernel:
             return -2 if k < 0 else k
         return -1
 
+    cdef void _fetch_rows(self, int64_t p, bint substitutes) noexcept:
+        """Start loading product p's co-purchase (and substitute) rows: an anchor's rows are
+        read first thing after the request is parsed, which gives them time to arrive."""
+        cdef Py_ssize_t b
+        cdef Py_ssize_t K = self.comp_idx.shape[1] * sizeof(int32_t)
+        cdef Py_ssize_t S = self.subs_idx.shape[1] * sizeof(int32_t)
+        for b in range(0, K, 64):
+            __builtin_prefetch(<const char*>&self.comp_idx[p, 0] + b)
+            __builtin_prefetch(<const char*>&self.comp_support[p, 0] + b)
+            if not substitutes:
+                __builtin_prefetch(<const char*>&self.comp_score[p, 0] + b)
+        if substitutes:
+            for b in range(0, S, 64):
+                __builtin_prefetch(<const char*>&self.subs_idx[p, 0] + b)
+                __builtin_prefetch(<const char*>&self.subs_score[p, 0] + b)
+
     cdef inline void _fetch_candidate(self, Filters* f, int32_t c) noexcept:
         """Start loading what _passes reads of product c. Its reads are cache misses (one
         random product each), and the scan's branches depend on them, so without this
@@ -1026,6 +1042,7 @@ cdef class Kernel:
             a = self._resolve(item_id, &v)
             if a < 0:
                 return None
+            self._fetch_rows(a, False)
             if not _in(anchors, n_anchors, <int32_t>a):
                 anchors[n_anchors] = <int32_t>a
                 n_anchors += 1
@@ -1069,6 +1086,7 @@ cdef class Kernel:
         p = self._resolve(item_id, &v)
         if p < 0:
             return None
+        self._fetch_rows(p, True)
         own = self.product_category[p]
         within = self.subs_within[own]
         excluded = [p]
