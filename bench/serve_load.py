@@ -195,15 +195,62 @@ def start_recsvc(model_dir: Path, port: int, workers: int, threads: int, admit: 
 
 def workers_serving(port: int, workers: int, version: str | None = None, timeout: float | None = None) -> bool:
     """Wait until every worker process answers GetServerStats with a model (`version`,
-    if given); False if `timeout` seconds pass first."""
+    if given); False if `timeout` seconds pass first.
+
+    One connection to each worker, kept open, polled every 0.25 s. A fresh connection per
+    poll cost the workers a TCP and HTTP/2 handshake and an Admin call each, eight of them
+    every ~0.28 s while the swap phase waited, and those bursts failed requests themselves
+    (session 8)."""
+    import grpc
+
+    from recsvc.client import Client
+
     deadline = None if timeout is None else time.monotonic() + timeout
-    while deadline is None or time.monotonic() < deadline:
-        seen = worker_stats(port, tries=4 * workers)  # new connections land on either worker
-        if len(seen) >= workers and all(s.model_version and version in (None, s.model_version)
-                                        for s in seen.values()):
-            return True
-        time.sleep(0.25)
-    return False
+    channels: dict[int, object] = {}
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            if len(channels) < workers:
+                for pid, ch in _worker_channels(port, 4 * workers).items():
+                    if pid in channels:
+                        ch.close()
+                    else:
+                        channels[pid] = ch
+            seen = {}
+            for pid, ch in list(channels.items()):
+                try:
+                    seen[pid] = Client(channel=ch).server_stats()
+                except grpc.RpcError:  # that worker is gone (or restarting): find it again
+                    channels.pop(pid).close()
+            if len(seen) >= workers and all(s.model_version and version in (None, s.model_version)
+                                            for s in seen.values()):
+                return True
+            time.sleep(0.25)
+        return False
+    finally:
+        for ch in channels.values():
+            ch.close()
+
+
+def _worker_channels(port: int, tries: int) -> dict[int, object]:
+    """Open connections to the port (SO_REUSEPORT puts each on either worker) and keep
+    one per worker process: {pid: channel}."""
+    import grpc
+
+    from recsvc.client import Client
+
+    found: dict[int, object] = {}
+    for _ in range(tries):
+        ch = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+        try:
+            pid = Client(channel=ch).server_stats().pid
+        except grpc.RpcError:
+            ch.close()
+            continue
+        if pid in found:
+            ch.close()
+        else:
+            found[pid] = ch
+    return found
 
 
 def worker_stats(port: int, tries: int = 24) -> dict[int, object]:
