@@ -210,7 +210,7 @@ def workers_serving(port: int, workers: int, version: str | None = None, timeout
     try:
         while deadline is None or time.monotonic() < deadline:
             if len(channels) < workers:
-                for pid, ch in _worker_channels(port, 4 * workers).items():
+                for pid, (ch, _) in _worker_channels(port, 4 * workers).items():
                     if pid in channels:
                         ch.close()
                     else:
@@ -231,46 +231,34 @@ def workers_serving(port: int, workers: int, version: str | None = None, timeout
             ch.close()
 
 
-def _worker_channels(port: int, tries: int) -> dict[int, object]:
-    """Open connections to the port (SO_REUSEPORT puts each on either worker) and keep
-    one per worker process: {pid: channel}."""
+def _worker_channels(port: int, tries: int) -> dict[int, tuple[object, object]]:
+    """Open `tries` connections to the port (SO_REUSEPORT puts each on either worker) and
+    keep one per worker process: {pid: (channel, its ServerStats)}."""
     import grpc
 
     from recsvc.client import Client
 
-    found: dict[int, object] = {}
+    found: dict[int, tuple[object, object]] = {}
     for _ in range(tries):
         ch = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
         try:
-            pid = Client(channel=ch).server_stats().pid
+            s = Client(channel=ch).server_stats()
         except grpc.RpcError:
             ch.close()
             continue
-        if pid in found:
+        if s.pid in found:
             ch.close()
         else:
-            found[pid] = ch
+            found[s.pid] = (ch, s)
     return found
 
 
 def worker_stats(port: int, tries: int = 24) -> dict[int, object]:
     """ServerStats of each worker process (separate connections reach either)."""
-    import grpc
-
-    from recsvc.client import Client
-
-    seen: dict[int, object] = {}
-    for _ in range(tries):
-        ch = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
-        try:
-            with Client(channel=ch) as c:
-                s = c.server_stats()
-                seen[s.pid] = s
-        except grpc.RpcError:
-            pass
-        finally:
-            ch.close()
-    return seen
+    found = _worker_channels(port, tries)
+    for ch, _ in found.values():
+        ch.close()
+    return {pid: s for pid, (_, s) in found.items()}
 
 
 def out_of_stock_ids(model_dir: Path, share: float = 0.2) -> list[str]:

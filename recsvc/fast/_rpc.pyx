@@ -172,16 +172,16 @@ cdef class CompiledRPC:
             rid = self.prefix + str(next(self.ids))
         kernel = live.kernel
         try:
+            stock, prices = live.inventory.view(), live.prices.view()
             if self.kind == COMPLEMENTS:
-                out = kernel.complements(request, live.inventory.view(), live.prices.view(), rid)
+                out = kernel.complements(request, stock, prices, rid)
             elif self.kind == SUBSTITUTES:
-                out = kernel.substitutes(request, live.inventory.view(), live.prices.view(), rid)
+                out = kernel.substitutes(request, stock, prices, rid)
             elif self.kind == RECOMMEND:
-                out = kernel.recommend(request, live.inventory.view(), live.prices.view(), rid)
+                out = kernel.recommend(request, stock, prices, rid)
             else:
                 now = datetime.now(_UTC)
-                out = kernel.bundle(request, live.inventory.view(), live.prices.view(), rid,
-                                    live.promotions.active(now), now)
+                out = kernel.bundle(request, stock, prices, rid, live.promotions.active(now), now)
         except Exception:  # a kernel bug must not fail the call: Python answers it
             if not self.warned:
                 self.warned = True
